@@ -1,0 +1,1 @@
+"""napekit benches: control quality, safety reaction, web latency, footprint."""

@@ -1,0 +1,5 @@
+"""``python -m firmware`` is the ``napekit`` command."""
+
+from firmware.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""A client of the daemon's control socket, and ``napekit status`` / ``napekit pair``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from firmware.errors import NapekitError
+
+
+class DaemonUnavailable(NapekitError):
+    """The firmware daemon is not running or not answering."""
+
+
+class DaemonError(NapekitError):
+    """The daemon refused a request (status, error, field as the HTTP API has them)."""
+
+    def __init__(self, status: int, error: str, field: str | None) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.field = field
+
+
+def default_socket_path() -> Path:
+    if os.environ.get("NAPEKIT_SOCKET"):
+        return Path(os.environ["NAPEKIT_SOCKET"])
+    return Path(os.environ.get("NAPEKIT_DATA_DIR", "data")) / "control.sock"
+
+
+class DaemonClient:
+    """One request per connection: simple, and a daemon restart costs nothing."""
+
+    def __init__(self, path: str | Path | None = None, timeout_s: float = 3.0) -> None:
+        self.path = Path(path) if path else default_socket_path()
+        self.timeout_s = timeout_s
+
+    def call(self, cmd: str, **args: Any) -> Any:
+        payload = json.dumps({"cmd": cmd, "args": args}, allow_nan=False).encode() + b"\n"
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self.timeout_s)
+                sock.connect(str(self.path))
+                sock.sendall(payload)
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+        except OSError as exc:
+            raise DaemonUnavailable(f"the kit's daemon is not answering at {self.path} "
+                                    f"({exc.strerror or exc})") from exc
+        if not data:
+            raise DaemonUnavailable("the kit's daemon closed the connection")
+        reply = json.loads(data)
+        if not reply.get("ok"):
+            raise DaemonError(reply.get("status", 500), reply.get("error", "error"),
+                              reply.get("field"))
+        return reply["result"]
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("--socket", type=Path, help="the daemon's control socket")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    if name == "pair":
+        parser.add_argument("--url", default=None,
+                            help="the kit's address as phones see it (default: from the daemon)")
+
+
+def run(args: argparse.Namespace) -> int:
+    client = DaemonClient(args.socket)
+    if args.command == "status":
+        status = client.call("status")
+        if args.json:
+            print(json.dumps(status, indent=2))
+            return 0
+        fault = status["fault"]
+        print(f"state:  {status['state']}" + (f" ({status['stage']})" if status["stage"] else ""))
+        temp = status["temp_c"]
+        print(f"pad:    {'—' if temp is None else f'{temp:.1f} °C'} "
+              f"(target {status['target_c']:.1f} °C), heat {'ON' if status['relay'] else 'off'}")
+        if fault:
+            print(f"FAULT:  {fault['code']}: {fault['message']}")
+        return 0
+    link = client.call("pair_link")
+    base = args.url or link.get("base_url") or "http://napekit.local"
+    url = f"{base.rstrip('/')}/pair#{link['secret']}"
+    if args.json:
+        print(json.dumps({"url": url, "expires_in_s": link["expires_in_s"]}))
+        return 0
+    print(f"Open this link on the phone to pair it (valid {int(link['expires_in_s'] // 60)} "
+          "minutes, once):")
+    print(url)
+    try:
+        import segno
+
+        segno.make(url, error="m").terminal(out=sys.stdout, compact=True)
+    except Exception:  # noqa: BLE001 - the QR code is a convenience; the link is printed
+        pass
+    return 0

@@ -1,0 +1,93 @@
+"""Injected time.
+
+Nothing in the firmware reads the wall clock or sleeps except through a clock object:
+:class:`RealClock` on the kit, :class:`VirtualClock` in tests and in ``napekit simulate``,
+where a ten-minute warm-up runs in milliseconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps backwards."""
+
+    def wall(self) -> float:
+        """Seconds since the Unix epoch, for timestamps people read."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on this clock."""
+
+
+class RealClock:
+    """The machine's clocks. Only the real kit and ``napekit run`` use it."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class ScaledClock:
+    """Real time sped up by ``speed`` (``napekit run --speed F`` in simulation)."""
+
+    def __init__(self, speed: float = 1.0, wall_start: float | None = None) -> None:
+        if not speed > 0:
+            raise ValueError("speed must be > 0")
+        self.speed = speed
+        self._t0 = time.monotonic()
+        self._wall0 = time.time() if wall_start is None else wall_start
+
+    def monotonic(self) -> float:
+        return (time.monotonic() - self._t0) * self.speed
+
+    def wall(self) -> float:
+        return self._wall0 + self.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.speed)
+
+
+class VirtualClock:
+    """A clock that only moves when told to: :meth:`advance` or :meth:`sleep`.
+
+    Thread-safe, so a test can read it while the code under test advances it.
+    """
+
+    def __init__(self, start: float = 0.0, wall_start: float = 1_767_225_600.0) -> None:
+        self._now = float(start)
+        self._wall0 = wall_start - start
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        return self._now
+
+    def wall(self) -> float:
+        return self._wall0 + self._now
+
+    def advance(self, seconds: float) -> float:
+        if seconds < 0:
+            raise ValueError("a virtual clock cannot go backwards")
+        with self._lock:
+            self._now += seconds
+            return self._now
+
+    def set(self, now: float) -> None:
+        with self._lock:
+            if now < self._now:
+                raise ValueError("a virtual clock cannot go backwards")
+            self._now = now
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.advance(seconds)
