@@ -70,6 +70,7 @@ class Supervisor:
         self._check_base: tuple[float, float, int] | None = None  # (reading, on_s, raw)
         self._check_on_s = 0.0
         self._check_raw_changed = False
+        self._reported: set[str] = set()  # faults raised since the last clear
         self.temp_c: float | None = None  # the last valid reading
         self.reading_c: float | None = None  # this tick's reading, None if not valid
         self.raw: int | None = None
@@ -123,6 +124,11 @@ class Supervisor:
             self._check_base = None
         if faulted and fault not in (None, "runaway"):
             fault = None  # one latched fault at a time; only a runaway adds itself
+        if fault is not None:
+            if fault in self._reported:
+                fault = None  # already latched; it stays latched until cleared
+            else:
+                self._reported.add(fault)
 
         dose_reached = self.dose_cem43 >= L.DOSE_LIMIT_CEM43
         reason = veto
@@ -233,3 +239,4 @@ class Supervisor:
         self._check_base = None
         self._unchanged_on_s = 0.0
         self._runaway.clear()
+        self._reported.clear()

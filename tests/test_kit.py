@@ -1,0 +1,251 @@
+"""The kit as a whole on the simulated hardware: one tick wires button, sensor,
+supervisor, control, relay, session, buzzer and store. Assertions read the relay pin."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from firmware import limits as L
+from firmware.clock import VirtualClock
+from firmware.config import HardwareConfig
+from firmware.kit import CommandError, Kit
+from firmware.plant import PadParams
+from firmware.sim_hw import SimKit
+from firmware.store import Store
+
+
+class AlwaysHeat:
+    """A broken control law: the supervisor alone must keep the pad safe."""
+
+    def reset(self, now_s):
+        pass
+
+    def propose(self, now_s, temp_c, target_c):
+        return True
+
+
+class Bench:
+    def __init__(self, tmp_path, pad=PadParams(), controller=None, active_high=True):
+        config = HardwareConfig()
+        config = replace(config, relay=replace(config.relay, active_high=active_high))
+        self.config = config
+        self.clock = VirtualClock()
+        self.sim = SimKit(config, pad, seed=3)
+        self.path = tmp_path / "napekit.db"
+        self.kit = self.boot(controller)
+
+    def boot(self, controller=None):
+        store = Store(self.path, durable=False, wall=self.clock.wall)
+        extra = {"controller_factory": controller} if controller else {}
+        return Kit(self.config, self.clock, store=store, pin_factory=self.sim.factory,
+                   sim=True, **extra)
+
+    @property
+    def relay_pin_on(self) -> bool:
+        state = bool(self.sim.factory.pin(self.config.relay.pin).state)
+        return state == self.config.relay.active_high
+
+    def run(self, seconds: float, until=None) -> None:
+        for _ in range(int(round(seconds / L.TICK_S))):
+            self.clock.advance(L.TICK_S)
+            self.sim.step(L.TICK_S)
+            self.kit.tick()
+            if until is not None and until(self):
+                return
+
+    def press(self, hold_s: float = 0.1) -> None:
+        self.sim.press_button()
+        self.run(hold_s)
+        self.sim.release_button()
+        self.run(0.1)
+
+
+@pytest.fixture
+def bench(tmp_path):
+    b = Bench(tmp_path)
+    yield b
+    b.kit.close()
+
+
+@pytest.mark.parametrize("active_high", [True, False])
+def test_relay_pin_is_off_as_soon_as_the_kit_exists(tmp_path, active_high):
+    b = Bench(tmp_path, active_high=active_high)
+    assert not b.relay_pin_on
+    pin = b.sim.factory.pin(17)
+    assert pin.state == (not active_high)
+    b.kit.close()
+
+
+def test_short_press_in_idle_starts_preheat_and_closes_the_relay(bench):
+    bench.press()
+    assert bench.kit.session.state == "preheat"
+    bench.run(0.2)
+    assert bench.relay_pin_on
+
+
+def test_long_press_stops_heat_at_the_two_second_mark(bench):
+    bench.press()
+    bench.run(5.0)
+    assert bench.relay_pin_on
+    bench.sim.press_button()
+    bench.run(1.9)
+    assert bench.relay_pin_on
+    bench.run(0.2)
+    assert bench.kit.session.state == "idle" and not bench.relay_pin_on
+    bench.sim.release_button()
+
+
+def test_relay_is_off_in_every_state_after_warmup(bench):
+    bench.kit.command("settings", {"hold_min": 1})
+    bench.press()
+    bench.run(600, until=lambda b: b.kit.session.state == "ready")
+    assert bench.kit.session.state == "ready" and not bench.relay_pin_on
+    bench.press()
+    for _ in range(400):
+        bench.run(1.0)
+        assert not bench.relay_pin_on, bench.kit.session.state
+
+
+def test_start_is_refused_while_a_fault_is_latched(bench):
+    bench.sim.inject("thermistor_open")
+    bench.run(0.5)
+    with pytest.raises(CommandError) as refused:
+        bench.kit.command("start")
+    assert refused.value.status == 409
+    assert bench.kit.session.state == "fault" and not bench.relay_pin_on
+
+
+def test_a_phone_cannot_clear_a_fault(bench):
+    bench.sim.inject("thermistor_open")
+    bench.run(0.5)
+    bench.sim.clear()
+    for command in ("stop", "next"):
+        try:
+            bench.kit.command(command)
+        except CommandError:
+            pass
+    bench.run(1.0)
+    assert bench.kit.fault is not None
+
+
+def test_a_short_press_silences_the_alarm_but_keeps_the_fault(bench):
+    bench.sim.inject("thermistor_open")
+    bench.run(0.5)
+    assert bench.kit.buzzer.current == "alarm"
+    bench.press()
+    assert bench.kit.buzzer.current is None and bench.kit.fault is not None
+
+
+def test_invalid_settings_change_nothing(bench):
+    before = bench.kit.settings
+    with pytest.raises(CommandError) as refused:
+        bench.kit.command("settings", {"target_c": 41.0, "hold_min": 99})
+    assert refused.value.field == "hold_min"
+    assert bench.kit.settings == before
+    assert bench.kit.store.load_settings() == {}
+
+
+def test_settings_survive_a_restart(tmp_path):
+    b = Bench(tmp_path)
+    b.kit.command("settings", {"target_c": 41.5, "auto_advance": False})
+    b.kit.close()
+    again = b.boot()
+    assert again.settings.target_c == 41.5 and again.settings.auto_advance is False
+    again.close()
+
+
+def test_a_restart_mid_heat_comes_back_idle_with_the_relay_off(tmp_path):
+    b = Bench(tmp_path)
+    b.press()
+    b.run(30)
+    assert b.relay_pin_on
+    b.kit.abandon()  # kill -9: the pin keeps its level
+    assert b.relay_pin_on
+    b.kit = b.boot()
+    assert not b.relay_pin_on and b.kit.session.state == "idle"
+    b.run(60)
+    assert not b.relay_pin_on
+    assert b.kit.store.sessions()[0]["outcome"] == "interrupted"
+    b.kit.close()
+
+
+def test_a_session_is_recorded_with_samples_once_a_second(bench):
+    bench.press()
+    bench.run(30)
+    bench.kit.command("stop")
+    session = bench.kit.store.sessions()[0]
+    assert session["outcome"] == "stopped"
+    samples = bench.kit.store.session(session["id"])["samples"]
+    assert 29 <= len(samples) <= 31
+    gaps = [b["t_s"] - a["t_s"] for a, b in zip(samples, samples[1:], strict=False)]
+    assert all(g == pytest.approx(1.0, abs=0.11) for g in gaps)
+
+
+def test_an_exception_inside_a_tick_turns_heat_off_and_latches_internal(bench):
+    bench.press()
+    bench.run(5)
+    assert bench.relay_pin_on
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+    bench.kit.controller.propose = broken
+    bench.run(0.1)
+    assert not bench.relay_pin_on and bench.kit.fault["code"] == "internal"
+
+
+# -- a broken control law meets the supervisor -------------------------------------------------
+def test_broken_control_never_heats_a_reading_past_45(tmp_path):
+    b = Bench(tmp_path, pad=PadParams(start_c=43.0, ambient_c=43.0), controller=AlwaysHeat)
+    b.kit.command("settings", {"target_c": 43.0, "hold_min": 20})
+    b.press()
+    b.run(900, until=lambda b: b.kit.fault is not None)
+    assert b.kit.fault["code"] == "overtemp"
+    assert not b.relay_pin_on
+    assert b.kit.supervisor.temp_c < 45.5
+
+
+def test_broken_control_stops_at_the_dose_limit(tmp_path):
+    pad = PadParams(start_c=42.8, ambient_c=42.8, heater_w=0.1)  # hovers near 43 °C
+    b = Bench(tmp_path, pad=pad, controller=AlwaysHeat)
+    b.kit.command("settings", {"target_c": 43.0, "hold_min": 20})
+    b.press()
+    b.run(1800, until=lambda b: b.kit.session.state != "warmup"
+          and b.kit.session.state != "preheat")
+    assert b.kit.session.state == "ready"
+    assert b.kit.supervisor.dose_cem43 >= L.DOSE_LIMIT_CEM43
+    assert not b.relay_pin_on
+
+
+def test_pairing_needs_a_long_press_while_idle(bench):
+    request = bench.kit.command("pair_request")
+    assert bench.kit.command("pair_status", {"id": request["id"]})["status"] == "pending"
+    bench.press(hold_s=2.5)
+    approved = bench.kit.command("pair_status", {"id": request["id"]})
+    assert approved["status"] == "approved" and len(approved["token"]) >= 43
+    assert bench.kit.command("auth", {"token": approved["token"]})["phone"] is not None
+    assert "token" not in bench.kit.command("pair_status", {"id": request["id"]})
+
+
+def test_pairing_expires_after_a_minute(bench):
+    request = bench.kit.command("pair_request")
+    bench.run(61)
+    bench.press(hold_s=2.5)
+    assert bench.kit.command("pair_status", {"id": request["id"]})["status"] == "expired"
+
+
+def test_a_long_press_during_a_session_stops_it_rather_than_pairing(bench):
+    bench.press()
+    request = bench.kit.command("pair_request")
+    bench.press(hold_s=2.5)
+    assert bench.kit.session.state == "idle"
+    assert bench.kit.command("pair_status", {"id": request["id"]})["status"] == "pending"
+
+
+def test_status_has_every_field_the_api_promises(bench):
+    status = bench.kit.status()
+    for field in ("state", "stage", "stage_index", "stages", "remaining_s", "temp_c",
+                  "target_c", "relay", "dose_cem43", "fault", "sim"):
+        assert field in status
+    assert [s["id"] for s in status["stages"]][0] == "effleurage"
