@@ -100,8 +100,8 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             return {"ok": False, "status": 500, "error": "internal error", "field": None}
 
     def serve_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="control-socket",
-                                  daemon=True)
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
+                                  name="control-socket", daemon=True)
         thread.start()
         return thread
 

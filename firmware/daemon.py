@@ -75,6 +75,7 @@ class KitDaemon:
         self.lateness_s: deque[float] = deque(maxlen=6000)
         self.ticks = 0
         self._stop = threading.Event()
+        self._stopped = False
         self.server = ControlServer(socket_path, self.handle)
         self._thread: threading.Thread | None = None
 
@@ -215,7 +216,10 @@ class KitDaemon:
             raise
 
     def stop(self) -> None:
-        """Relay off, loop stopped, socket removed, store closed."""
+        """Relay off, loop stopped, socket removed, store closed. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

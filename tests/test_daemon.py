@@ -1,0 +1,135 @@
+"""The firmware daemon behind its real control socket: protocol, validation, sim panel."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+
+import pytest
+
+from firmware.client import DaemonClient, DaemonError, DaemonUnavailable
+
+
+def raw_call(path, payload: bytes) -> dict:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(3)
+        sock.connect(str(path))
+        sock.sendall(payload)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)
+
+
+def test_socket_is_mode_0660(sim_daemon):
+    assert stat.S_IMODE(os.stat(sim_daemon.socket_path).st_mode) == 0o660
+
+
+def test_status_over_the_socket(sim_daemon):
+    status = DaemonClient(sim_daemon.socket_path).call("status")
+    assert status["state"] == "idle" and status["sim"] is True
+
+
+@pytest.mark.parametrize("payload, field", [
+    (b"not json\n", None),
+    (b"[1, 2]\n", "cmd"),
+    (b'{"cmd": "settings", "args": [1]}\n', "args"),
+    (b'{"cmd": "settings", "args": {"target_c": NaN}}\n', None),
+    (b'{"cmd": "launch"}\n', "command"),
+])
+def test_malformed_requests_get_an_error_line(sim_daemon, payload, field):
+    reply = raw_call(sim_daemon.socket_path, payload)
+    assert reply["ok"] is False and reply["status"] == 400 and reply["field"] == field
+
+
+def test_an_oversized_request_is_refused(sim_daemon):
+    reply = raw_call(sim_daemon.socket_path, b'{"cmd": "status", "x": "' + b"a" * 70000
+                     + b'"}\n')
+    assert reply["status"] == 413
+
+
+def test_refusals_carry_status_and_field(sim_daemon):
+    client = DaemonClient(sim_daemon.socket_path)
+    with pytest.raises(DaemonError) as refused:
+        client.call("settings", target_c=43.5)
+    assert refused.value.status == 400 and refused.value.field == "target_c"
+
+
+def test_sim_button_hold_stops_a_running_session(sim_daemon):
+    client = DaemonClient(sim_daemon.socket_path)
+    client.call("start")
+    sim_daemon.advance(1.0)
+    assert client.call("status")["relay"] is True
+    sim_daemon.hold_button(2.5)
+    assert client.call("status")["state"] == "idle"
+
+
+@pytest.mark.parametrize("args, field", [
+    ({"action": "squeeze"}, "action"),
+    ({"action": "hold", "duration_s": 99}, "duration_s"),
+    ({"action": "press", "duration_s": 3}, "duration_s"),
+    ({"action": "press", "colour": 1}, "colour"),
+])
+def test_sim_button_validates_its_body(sim_daemon, args, field):
+    with pytest.raises(DaemonError) as refused:
+        DaemonClient(sim_daemon.socket_path).call("sim_button", **args)
+    assert refused.value.field == field
+
+
+def test_sim_fault_is_injected_and_cleared(sim_daemon):
+    client = DaemonClient(sim_daemon.socket_path)
+    assert client.call("sim_fault", fault="heater_dead") == {"faults": ["heater_dead"]}
+    assert client.call("sim_state")["faults"] == ["heater_dead"]
+    assert client.call("sim_clear_fault") == {"faults": []}
+
+
+def test_sim_fault_with_a_duration_clears_itself(sim_daemon):
+    client = DaemonClient(sim_daemon.socket_path)
+    client.call("sim_fault", fault="adc_spike", duration_s=0.05)
+    sim_daemon.advance(0.2)
+    assert client.call("sim_state")["faults"] == []
+    sim_daemon.advance(1.0)
+    assert client.call("status")["fault"] is None
+
+
+def test_pair_link_is_redeemed_once(sim_daemon):
+    client = DaemonClient(sim_daemon.socket_path)
+    link = client.call("pair_link")
+    token = client.call("pair_redeem", secret=link["secret"])["token"]
+    assert client.call("auth", token=token)["phone"]["name"] == "Phone (link)"
+    with pytest.raises(DaemonError) as again:
+        client.call("pair_redeem", secret=link["secret"])
+    assert again.value.status == 403
+
+
+def test_revoked_phone_no_longer_authenticates(sim_daemon):
+    client = DaemonClient(sim_daemon.socket_path)
+    token = client.call("pair_redeem", secret=client.call("pair_link")["secret"])["token"]
+    phone = client.call("auth", token=token)["phone"]
+    client.call("revoke_phone", id=phone["id"])
+    assert client.call("auth", token=token)["phone"] is None
+
+
+def test_loop_stats_report_tick_lateness(sim_daemon):
+    stats = DaemonClient(sim_daemon.socket_path).call("loop_stats")
+    assert set(stats) == {"ticks", "p50_ms", "p99_ms", "max_ms"}
+
+
+def test_a_missing_daemon_is_reported_as_unavailable(short_tmp):
+    with pytest.raises(DaemonUnavailable):
+        DaemonClient(short_tmp / "nothing.sock", timeout_s=0.5).call("status")
+
+
+def test_stopping_the_daemon_turns_heat_off_and_removes_the_socket(sim_daemon):
+    client = DaemonClient(sim_daemon.socket_path)
+    client.call("start")
+    sim_daemon.advance(1.0)
+    assert sim_daemon.sim.contacts_closed()
+    sim_daemon.daemon.stop()
+    assert not sim_daemon.sim.contacts_closed()
+    assert not sim_daemon.socket_path.exists()
