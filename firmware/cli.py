@@ -83,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
+            if exc.name is None or not module_name.startswith(exc.name):
+                raise  # a real import error inside the module, not a missing module
             continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p, name)
