@@ -41,7 +41,7 @@ class PressDetector:
                 else:
                     events.append((t, PRESS))
         if self._down_at is not None and not self._held \
-                and now_s - self._down_at >= self.long_press_s:
+                and now_s - self._down_at >= self.long_press_s - 1e-9:
             self._held = True
             events.append((self._hold_time(self._down_at), HOLD))
         return events

@@ -12,6 +12,7 @@ derived from it.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -134,8 +135,9 @@ def _check_type(key: str, value: Any, default: Any) -> Any:
             raise ConfigError(key, f"must be a whole number, got {value!r}")
         return value
     if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(key, f"must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value):
+            raise ConfigError(key, f"must be a finite number, got {value!r}")
         return float(value)
     if isinstance(default, str):
         if not isinstance(value, str):
@@ -143,7 +145,8 @@ def _check_type(key: str, value: Any, default: Any) -> Any:
         return value
     if isinstance(default, tuple):
         if not isinstance(value, list) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in value
         ):
             raise ConfigError(key, f"must be a list of numbers, got {value!r}")
         return tuple(float(v) for v in value)

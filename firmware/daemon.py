@@ -16,6 +16,7 @@ only from a healthy loop) and ``ExecStopPost`` forces the relay pin off after an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import importlib.util
 import itertools
@@ -243,10 +244,8 @@ def systemd_notifier() -> Callable[[str], None] | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 
     def notify(message: str) -> None:
-        try:
+        with contextlib.suppress(OSError):
             sock.sendto(message.encode(), address)
-        except OSError:
-            pass
     return notify
 
 

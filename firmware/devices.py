@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gpiozero import MCP3008, Buzzer, DigitalInputDevice, LED, OutputDevice, TonalBuzzer
+from gpiozero import LED, MCP3008, Buzzer, DigitalInputDevice, OutputDevice, TonalBuzzer
 
 from firmware.config import HardwareConfig
 from firmware.thermistor import Thermistor
@@ -70,9 +70,10 @@ class HeatRelay:
             self.switches += 1
 
     def close(self) -> None:
-        """Drive the relay off and release the pin."""
+        """Drive the relay off and release the pin (nothing to do after :meth:`abandon`)."""
         try:
-            self._device.off()
+            if not self._device.closed:
+                self._device.off()
         finally:
             self._on = False
             self._device.close()

@@ -71,7 +71,7 @@ class Routine:
 
 
 def _text(where: str, value: Any, key: str, required: bool = True) -> str:
-    if value is None and not required:
+    if not required and (value is None or value == ""):
         return ""
     if not isinstance(value, str) or not value.strip():
         raise RoutineError(f"{where}.{key}", "must be non-empty text")
@@ -134,7 +134,10 @@ def parse_routine(data: dict[str, Any]) -> Routine:
         phases[phase] = {"title": _text(phase, raw.get("title", phase.title()), "title"),
                          "instruction": _text(phase, raw.get("instruction", ""), "instruction",
                                               required=False)}
-    safety = data.get("safety", {}).get("lines", [])
+    safety_table = data.get("safety", {})
+    if not isinstance(safety_table, dict) or set(safety_table) - {"lines"}:
+        raise RoutineError("safety", "must be a table with lines = [...]")
+    safety = safety_table.get("lines", [])
     if not isinstance(safety, list) or not all(isinstance(s, str) for s in safety):
         raise RoutineError("safety.lines", "must be a list of text lines")
     return Routine(stages=tuple(stages), pause_s=pause_s, phases=phases, safety=tuple(safety))

@@ -72,6 +72,7 @@ class SimSPIInterface(SPI):
     chip: SimMCP3008  # set on the subclass built by SimFactory
 
     def __init__(self, clock_pin, mosi_pin, miso_pin, select_pin, *, pin_factory) -> None:
+        self._pins = None
         super().__init__(pin_factory=pin_factory)
         self._pins = (clock_pin, mosi_pin, miso_pin, select_pin)
         self._bits_per_word = 8
@@ -81,8 +82,14 @@ class SimSPIInterface(SPI):
     def _conflicts_with(self, other) -> bool:
         return True
 
+    @property
+    def closed(self) -> bool:
+        return self._pins is None
+
     def close(self) -> None:
-        self.pin_factory.release_pins(self, *self._pins)
+        if self._pins is not None:
+            self.pin_factory.release_pins(self, *self._pins)
+            self._pins = None
         super().close()
 
     def transfer(self, data):

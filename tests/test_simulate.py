@@ -10,7 +10,14 @@ import pytest
 from firmware.cli import main
 from firmware.plant import PadParams
 from tests.trace_tools import (
-    first, kind, relay_closed_at, relay_off_after, run_dict, run_file, states, summary,
+    first,
+    kind,
+    relay_closed_at,
+    relay_off_after,
+    run_dict,
+    run_file,
+    states,
+    summary,
 )
 
 DEFAULT_STAGES = [("effleurage", 60), ("trapezius_left", 60), ("trapezius_right", 60),
