@@ -15,6 +15,7 @@ state is not a heating state.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -154,6 +155,8 @@ class Supervisor:
         if sample is not None:
             self.raw = sample.raw
             t = sample.temp_c
+            if t is not None and not math.isfinite(t):
+                t = None  # a NaN compares false with every limit: it is no reading at all
             is_open = sample.raw >= L.RAW_HIGH_LIMIT or (t is not None and t < L.SENSOR_MIN_C)
             is_short = sample.raw <= L.RAW_LOW_LIMIT or (t is not None and t > L.SENSOR_MAX_C)
             if is_open or is_short or t is None:

@@ -89,6 +89,15 @@ def test_an_out_of_range_reading_in_degrees_counts_as_out_of_range():
     assert f.tick(hot).fault == "sensor_short"
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_reading_is_no_reading(bad):
+    f = Feed()
+    f.tick(sample(30.0), relay=True)
+    assert not f.tick(Sample(raw=500, temp_c=bad)).heat_allowed
+    f.tick(Sample(raw=500, temp_c=bad))
+    assert f.tick(Sample(raw=500, temp_c=bad)).fault in ("sensor_open", "sensor_short")
+
+
 def test_a_single_spike_costs_a_moment_of_heat_not_the_session():
     f = Feed()
     f.run(1.0, lambda t: 35.0, relay=True)
