@@ -28,7 +28,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check firmware web tests bench
 
 hardware: $(STAMP)
-	$(BIN)/python -m hardware.generate
+	$(BIN)/python hardware/generate.py
+
+# On the Pi, with sudo. Deliberately not on $(STAMP): sudo must not create .venv as root.
+install:
+	DESTDIR="$(DESTDIR)" PYTHON="$(PYTHON)" sh install/install.sh
+
+uninstall:
+	DESTDIR="$(DESTDIR)" PYTHON="$(PYTHON)" sh install/uninstall.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -172,6 +172,7 @@ class KitDaemon:
             with self.kit._lock:
                 self._sim_step(now)
             if now >= next_tick:
+                scheduled = next_tick
                 late = now - next_tick
                 self.lateness_s.append(late / getattr(clock, "speed", 1.0))
                 self.kit.tick()
@@ -179,7 +180,8 @@ class KitDaemon:
                 next_tick += L.TICK_S
                 if next_tick <= now:  # fell behind: do not burst to catch up
                     next_tick = now + L.TICK_S
-                if late < STALL_S * getattr(clock, "speed", 1.0):
+                # judged after the tick: a tick that itself hung must not ping either
+                if clock.monotonic() - scheduled < STALL_S * getattr(clock, "speed", 1.0):
                     self.notify("WATCHDOG=1")
             else:
                 self.kit.service()
