@@ -54,7 +54,7 @@ class SimplePidTimeProportioning:
     on approach. A peer for the bench only.
     """
 
-    def __init__(self, kp_per_c: float = 0.35, ki_per_c_s: float = 0.002,
+    def __init__(self, kp_per_c: float = 0.6, ki_per_c_s: float = 0.001,
                  kd_s_per_c: float = 0.0, window_s: float = 20.0) -> None:
         from simple_pid import PID  # dev dependency: imported only where the peer is used
 

@@ -40,7 +40,7 @@ class DaemonClient:
         self.path = Path(path) if path else default_socket_path()
         self.timeout_s = timeout_s
 
-    def call(self, cmd: str, **args: Any) -> Any:
+    def call(self, cmd: str, /, **args: Any) -> Any:
         payload = json.dumps({"cmd": cmd, "args": args}, allow_nan=False).encode() + b"\n"
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

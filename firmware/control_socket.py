@@ -66,6 +66,7 @@ class _RequestHandler(socketserver.StreamRequestHandler):
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # the web's concurrent requests must not find the door shut
 
     def __init__(self, path: str | Path, handler: Handler, mode: int = 0o660) -> None:
         self.path = Path(path)

@@ -91,7 +91,10 @@ class KitDaemon:
             result["base_url"] = self.base_url
             return result
         if cmd == "loop_stats":
-            return self.loop_stats()
+            stats = self.loop_stats()
+            if args.get("reset") is True:
+                self.lateness_s.clear()
+            return stats
         return self.kit.command(cmd, args)
 
     def _sim_command(self, cmd: str, args: dict[str, Any]) -> dict[str, Any]:

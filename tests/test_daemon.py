@@ -63,7 +63,7 @@ def test_refusals_carry_status_and_field(sim_daemon):
 def test_sim_button_hold_stops_a_running_session(sim_daemon):
     client = DaemonClient(sim_daemon.socket_path)
     client.call("start")
-    sim_daemon.advance(1.0)
+    sim_daemon.advance(3.0)
     assert client.call("status")["relay"] is True
     sim_daemon.hold_button(2.5)
     assert client.call("status")["state"] == "idle"
@@ -128,7 +128,7 @@ def test_a_missing_daemon_is_reported_as_unavailable(short_tmp):
 def test_stopping_the_daemon_turns_heat_off_and_removes_the_socket(sim_daemon):
     client = DaemonClient(sim_daemon.socket_path)
     client.call("start")
-    sim_daemon.advance(1.0)
+    sim_daemon.advance(3.0)
     assert sim_daemon.sim.contacts_closed()
     sim_daemon.daemon.stop()
     assert not sim_daemon.sim.contacts_closed()

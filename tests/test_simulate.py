@@ -159,9 +159,10 @@ def test_short_press_in_warmup_ends_heating_at_once():
 @pytest.mark.parametrize("scenario, code, injected_at, within_s", [
     ("thermistor_open.toml", "sensor_open", 400.0, 0.4),
     ("thermistor_short.toml", "sensor_short", 100.0, 0.4),
-    ("heater_dead.toml", "no_heat", 60.0, 61.0),
-    ("sensor_detached.toml", "no_heat", 120.0, 121.0),
-    ("relay_stuck_off.toml", "no_heat", 2.0, 61.0),
+    # no_heat: 60 s of heat without a 1 °C gain (plus the control law's 2 s rest at start)
+    ("heater_dead.toml", "no_heat", 60.0, 65.0),
+    ("sensor_detached.toml", "no_heat", 120.0, 65.0),
+    ("relay_stuck_off.toml", "no_heat", 2.0, 65.0),
     ("adc_stuck.toml", "sensor_stale", 100.0, 121.0),
     ("relay_stuck_on_hold.toml", "runaway", 400.0, 120.0),
 ])
@@ -197,6 +198,16 @@ def test_a_single_adc_spike_costs_no_session():
     rows = run_file("adc_spike.toml")
     assert summary(rows)["faults"] == []
     assert [s for s, _ in states(rows)] == ["preheat", "warmup", "ready"]
+
+
+def test_the_spike_was_sampled_and_cost_a_moment_of_heat():
+    rows = run_dict({"duration_s": 200, "events": [
+        {"at_s": 2.0, "action": "press"},
+        {"at_s": 99.98, "action": "fault", "fault": "adc_spike", "duration_s": 0.05}]})
+    assert relay_closed_at(rows, 99.9)  # full power in pre-heat
+    assert relay_off_after(rows, 99.98) == pytest.approx(100.0)  # the sample it landed on
+    assert relay_closed_at(rows, 103.0)  # back on after the relay's 2 s minimum off-time
+    assert summary(rows)["faults"] == []
 
 
 def test_restart_never_resumes_heat():

@@ -1,0 +1,74 @@
+"""napekit web: the phone page and JSON API, a Flask app served by waitress.
+
+The web process holds no GPIO and no authority: every command goes over the control
+socket to the firmware daemon, which validates it again and alone decides whether heat
+may come on. It can crash, hang or be flooded without touching the heat.
+
+:func:`create_app` wires the parts, each in its own module:
+
+- :mod:`web.headers`: the Host allow-list (DNS rebinding) first, security headers last;
+- :mod:`web.auth`: pairing tokens (cookie or Bearer), CSRF, cross-site refusal;
+- :mod:`web.api`: the JSON API; :mod:`web.openapi`: ``/openapi.json``;
+- :mod:`web.errors`: every refusal as ``{"error", "field"}``;
+- ``web.pages`` (when present): the page shells and static files.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask
+
+from firmware.client import default_socket_path
+from web import api, auth, daemon, errors, headers, openapi
+from web.hosts import HostAllowList
+from web.jsonbody import MAX_BODY_BYTES
+
+
+def _host_list(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, Iterable):
+        raise TypeError("ALLOWED_HOSTS must be a list of host names")
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The app. Config: ``SOCKET`` (daemon socket path), ``ALLOWED_HOSTS`` (extra names),
+    ``TESTING``; also ``CLOCK`` (an object with ``monotonic()``, for tests),
+    ``AUTH_CACHE_S`` and ``PAIRING_RATE`` (``(count, window_s)``)."""
+    app = Flask(__name__, static_folder=None)  # static files belong to web.pages
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SOCKET=None,
+        ALLOWED_HOSTS=[],
+        AUTH_CACHE_S=auth.AUTH_CACHE_S,
+        PAIRING_RATE=(5, 60.0),
+        CLOCK=None,
+    )
+    app.config.update(config or {})
+    app.json.sort_keys = False
+
+    clock = app.config["CLOCK"]
+    if clock is None:
+        from firmware.clock import RealClock
+        clock = RealClock()
+    monotonic = clock.monotonic
+
+    errors.register(app)
+    daemon.init_app(app, app.config["SOCKET"] or default_socket_path())
+    headers.init_app(app, HostAllowList(_host_list(app.config["ALLOWED_HOSTS"]),
+                                        monotonic=monotonic))
+    auth.init_app(app, monotonic)
+    api.init_app(app, monotonic)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
+    if importlib.util.find_spec("web.pages") is not None:
+        pages = importlib.import_module("web.pages")
+        app.register_blueprint(pages.bp)
+    return app

@@ -1,0 +1,397 @@
+"""The API described as OpenAPI 3.1, served at ``GET /openapi.json`` (paired phones).
+
+The ``/api`` part is written out here by hand, endpoint by endpoint, with bodies and
+errors; the tests check that every API route of the app is described, with its methods.
+Other routes (pages, static files) are added from the app's URL map as plain HTML/file
+entries, so the document lists every route the app has.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+
+from firmware import __version__
+from web.auth import protected
+
+bp = Blueprint("openapi", __name__)
+
+STATES = ["idle", "preheat", "warmup", "ready", "massage", "done", "fault"]
+FAULT_CODES = ["overtemp", "sensor_open", "sensor_short", "sensor_stale", "no_heat",
+               "runaway", "overrun", "internal"]
+SIM_FAULTS = ["thermistor_open", "thermistor_short", "relay_stuck_on", "relay_stuck_off",
+              "heater_dead", "sensor_detached", "adc_spike", "adc_stuck"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _err(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+NUM = {"type": "number"}
+NULLABLE_NUM = {"type": ["number", "null"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error", "field"], "additionalProperties": False,
+        "properties": {"error": {"type": "string", "description": "what was wrong"},
+                       "field": {"type": ["string", "null"],
+                                 "description": "the field (or header) at fault, if any"}},
+    },
+    "Health": {
+        "type": "object", "required": ["ok", "daemon"],
+        "properties": {"ok": {"type": "boolean", "const": True},
+                       "daemon": {"type": "boolean",
+                                  "description": "the firmware daemon answers"}},
+    },
+    "Fault": {
+        "type": ["object", "null"], "required": ["code", "message"],
+        "properties": {"code": {"type": "string", "enum": FAULT_CODES},
+                       "message": {"type": "string"}},
+    },
+    "Stage": {
+        "type": "object", "required": ["id", "title", "instruction", "duration_s"],
+        "properties": {"id": {"type": "string"}, "title": {"type": "string"},
+                       "instruction": {"type": "string"}, "caution": {"type": "string"},
+                       "duration_s": NUM},
+    },
+    "Status": {
+        "type": "object",
+        "required": ["state", "stage", "stage_index", "stages", "remaining_s", "temp_c",
+                     "target_c", "relay", "dose_cem43", "fault", "sim"],
+        "properties": {
+            "state": {"type": "string", "enum": STATES},
+            "stage": {"type": ["string", "null"]},
+            "stage_index": {"type": ["integer", "null"]},
+            "stages": {"type": "array", "items": _ref("Stage")},
+            "remaining_s": NULLABLE_NUM,
+            "waiting": {"type": "boolean"},
+            "phase": {"type": ["object", "null"],
+                      "properties": {"title": {"type": "string"},
+                                     "instruction": {"type": "string"}}},
+            "temp_c": NULLABLE_NUM,
+            "target_c": NUM,
+            "relay": {"type": "boolean", "description": "heat on (relay contacts)"},
+            "dose_cem43": NUM,
+            "heat_on_s": NUM,
+            "fault": _ref("Fault"),
+            "buzzer": {"type": ["string", "null"]},
+            "sim": {"type": "boolean", "description": "the kit is simulated"},
+        },
+    },
+    "Settings": {
+        "type": "object",
+        "required": ["target_c", "hold_min", "auto_advance", "stroke_ticks", "stage_s"],
+        "properties": {
+            "target_c": {"type": "number", "minimum": 30.0, "maximum": 43.0,
+                         "multipleOf": 0.5},
+            "hold_min": {"type": "integer", "minimum": 1, "maximum": 20},
+            "auto_advance": {"type": "boolean"},
+            "stroke_ticks": {"type": "boolean"},
+            "stage_s": {"type": "object",
+                        "additionalProperties": {"type": "number", "minimum": 10,
+                                                 "maximum": 600},
+                        "description": "stage id to seconds"},
+        },
+    },
+    "SettingsUpdate": {
+        "type": "object", "additionalProperties": False, "minProperties": 0,
+        "description": "any subset of the settings; all applied or none",
+        "properties": {
+            "target_c": {"type": "number", "minimum": 30.0, "maximum": 43.0,
+                         "multipleOf": 0.5},
+            "hold_min": {"type": "integer", "minimum": 1, "maximum": 20},
+            "auto_advance": {"type": "boolean"},
+            "stroke_ticks": {"type": "boolean"},
+            "stage_s": {"type": "object",
+                        "additionalProperties": {"type": "number", "minimum": 10,
+                                                 "maximum": 600}},
+        },
+    },
+    "Session": {
+        "type": "object",
+        "required": ["id", "started_at", "ended_at", "target_c", "hold_min", "outcome"],
+        "properties": {
+            "id": {"type": "integer"},
+            "started_at": {"type": "number", "description": "Unix seconds"},
+            "ended_at": NULLABLE_NUM,
+            "target_c": NUM, "hold_min": {"type": "integer"},
+            "outcome": {"type": ["string", "null"]},
+            "stages": {"type": "array", "items": {"type": "string"}},
+            "max_temp_c": NULLABLE_NUM, "dose_cem43": NUM, "heat_on_s": NUM,
+        },
+    },
+    "Sessions": {
+        "type": "object", "required": ["sessions"],
+        "properties": {"sessions": {"type": "array", "items": _ref("Session"),
+                                    "description": "newest first"}},
+    },
+    "SessionDetail": {
+        "allOf": [_ref("Session"), {
+            "type": "object", "required": ["samples"],
+            "properties": {"samples": {"type": "array", "items": {
+                "type": "object", "required": ["t_s", "temp_c", "relay"],
+                "properties": {"t_s": NUM, "temp_c": NULLABLE_NUM,
+                               "relay": {"type": "boolean"}}}}}}],
+    },
+    "Routine": {
+        "type": "object",
+        "properties": {"pause_s": NUM, "phases": {"type": "object"},
+                       "safety": {"type": "array", "items": {"type": "string"}},
+                       "stages": {"type": "array", "items": {"type": "object"}}},
+    },
+    "PairingRequest": {
+        "type": "object", "required": ["id", "code", "expires_in_s"],
+        "properties": {"id": {"type": "string"},
+                       "code": {"type": "string", "pattern": "^[0-9]{4}$",
+                                "description": "compare with the page"},
+                       "expires_in_s": NUM},
+    },
+    "PairingStatus": {
+        "type": "object", "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["pending", "approved", "expired"]},
+            "expires_in_s": NUM,
+            "token": {"type": "string", "description": "only in the first approved answer"},
+            "csrf": {"type": "string", "description": "with the token"},
+        },
+    },
+    "PairingLink": {
+        "type": "object", "required": ["secret"], "additionalProperties": False,
+        "properties": {"secret": {"type": "string", "maxLength": 256,
+                                  "description": "the part after '#' of the link"}},
+    },
+    "Paired": {
+        "type": "object", "required": ["status", "token", "csrf"],
+        "properties": {"status": {"const": "approved"}, "token": {"type": "string"},
+                       "csrf": {"type": "string"}},
+    },
+    "Csrf": {"type": "object", "required": ["csrf"],
+             "properties": {"csrf": {"type": "string"}}},
+    "Phone": {
+        "type": "object", "required": ["id", "name"],
+        "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                       "paired_at": NUM, "last_seen": NULLABLE_NUM,
+                       "current": {"type": "boolean", "description": "the asking phone"}},
+    },
+    "Phones": {"type": "object", "required": ["phones"],
+               "properties": {"phones": {"type": "array", "items": _ref("Phone")}}},
+    "SimButton": {
+        "type": "object", "required": ["action"], "additionalProperties": False,
+        "properties": {"action": {"type": "string", "enum": ["press", "hold"]},
+                       "duration_s": {"type": "number", "minimum": 2, "maximum": 30,
+                                      "default": 3, "description": "hold only"}},
+    },
+    "SimFault": {
+        "type": "object", "required": ["fault"], "additionalProperties": False,
+        "properties": {"fault": {"type": "string", "enum": SIM_FAULTS},
+                       "duration_s": {"type": "number", "exclusiveMinimum": 0,
+                                      "maximum": 3600,
+                                      "description": "else until DELETE /api/sim/fault"}},
+    },
+    "SimFaults": {"type": "object", "required": ["faults"],
+                  "properties": {"faults": {"type": "array", "items": {"type": "string"}}}},
+    "SimState": {
+        "type": "object",
+        "properties": {"true_c": NUM, "contacts": {"type": "boolean"},
+                       "buzzer": {"type": "boolean"},
+                       "faults": {"type": "array", "items": {"type": "string"}},
+                       "button": {"type": "boolean"}},
+    },
+    "Ok": {"type": "object", "properties": {"ok": {"type": "boolean"}}},
+}
+
+RESPONSES = {
+    "BadRequest": _json(_ref("Error"), "bad input: not a JSON object, NaN/Infinity, wrong "
+                                       "content type, wrong type or unknown field (named)"),
+    "NotPaired": _json(_ref("Error"), "not paired: {\"error\": \"not paired\"}"),
+    "Forbidden": _json(_ref("Error"), "refused: Host not allowed, cross-site Origin, or "
+                                      "missing/wrong X-CSRF-Token"),
+    "NotFound": _json(_ref("Error"), "no such thing"),
+    "Conflict": _json(_ref("Error"), "not now (e.g. start while a fault is latched)"),
+    "TooLarge": _json(_ref("Error"), "body over 16 KB"),
+    "TooMany": _json(_ref("Error"), "too many requests (Retry-After says when)"),
+    "Unavailable": _json(_ref("Error"), "the kit's daemon is not answering"),
+}
+
+PAIRED = [{"cookie": [], "csrf": []}, {"bearer": []}]
+PAIRED_READ = [{"cookie": []}, {"bearer": []}]
+OPEN: list[dict[str, list[str]]] = []
+
+
+def _op(summary: str, ok: dict[str, Any], *, security=PAIRED_READ, errors=(),
+        body: dict[str, Any] | None = None, params: list[dict[str, Any]] | None = None,
+        tags: tuple[str, ...] = ()) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": ok, "403": _err("Forbidden"),
+                                 "503": _err("Unavailable")}
+    if security is not OPEN:
+        responses["401"] = _err("NotPaired")
+    names = {"400": "BadRequest", "404": "NotFound", "409": "Conflict", "413": "TooLarge",
+             "429": "TooMany"}
+    for code in errors:
+        responses[code] = _err(names[code])
+    op: dict[str, Any] = {"summary": summary, "security": security, "responses": responses}
+    if tags:
+        op["tags"] = list(tags)
+    if body is not None:
+        op["requestBody"] = body
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+WRITE_ERRORS = ("400", "413")
+SIM = ("simulation",)
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/healthz": {"get": _op("liveness; whether the daemon answers",
+                                _json(_ref("Health"), "alive"), security=OPEN)},
+        "/openapi.json": {"get": _op("this document", {"description": "OpenAPI 3.1",
+                                                       "content": {"application/json": {}}})},
+        "/api/status": {"get": _op("the kit's state, reading, stage and fault",
+                                   _json(_ref("Status"), "status"))},
+        "/api/settings": {
+            "get": _op("the settings", _json(_ref("Settings"), "settings")),
+            "put": _op("change some settings (all or none)", _json(_ref("Settings"), "new"),
+                       security=PAIRED, errors=WRITE_ERRORS, body=_body(_ref("SettingsUpdate"))),
+        },
+        **{f"/api/session/{name}": {"post": _op(
+            summary, _json(_ref("Status"), "status after"), security=PAIRED,
+            errors=(*WRITE_ERRORS, "409"),
+            body=_body({"type": "object", "additionalProperties": False}, required=False))}
+           for name, summary in (("start", "start a session (or go on from ready)"),
+                                 ("next", "skip ahead, as a short press does"),
+                                 ("stop", "stop, heat off"))},
+        "/api/sessions": {"get": _op("session history, newest first",
+                                     _json(_ref("Sessions"), "sessions"))},
+        "/api/sessions/{session_id}": {"get": _op(
+            "one session with its samples", _json(_ref("SessionDetail"), "session"),
+            errors=("404",), params=[_path_param("session_id", {"type": "integer",
+                                                                "minimum": 0})])},
+        "/api/routine": {"get": _op("the massage routine, phases and safety text",
+                                    _json(_ref("Routine"), "routine"))},
+        "/api/pairing": {"post": _op(
+            "ask to pair; the kit beeps; a long press at the kit within 60 s approves",
+            _json(_ref("PairingRequest"), "requested"), security=OPEN,
+            errors=(*WRITE_ERRORS, "429"),
+            body=_body({"type": "object", "additionalProperties": False}, required=False),
+            tags=("pairing",))},
+        "/api/pairing/{pairing_id}": {"get": _op(
+            "poll a pairing request; the approved answer carries the token once and sets "
+            "the napekit_token (HttpOnly) and napekit_csrf cookies",
+            _json(_ref("PairingStatus"), "status"), security=OPEN, errors=("404",),
+            params=[_path_param("pairing_id", {"type": "string", "maxLength": 64})],
+            tags=("pairing",))},
+        "/api/pairing/link": {"post": _op(
+            "redeem a one-time link from 'napekit pair'; sets the cookies",
+            _json(_ref("Paired"), "paired"), security=OPEN, errors=(*WRITE_ERRORS, "429"),
+            body=_body(_ref("PairingLink")), tags=("pairing",))},
+        "/api/csrf": {"get": _op("the CSRF token for this phone (also as napekit_csrf)",
+                                 _json(_ref("Csrf"), "token"))},
+        "/api/phones": {"get": _op("paired phones", _json(_ref("Phones"), "phones"))},
+        "/api/phones/{phone_id}": {"delete": _op(
+            "revoke a paired phone (at once)", _json(_ref("Phones"), "phones left"),
+            security=PAIRED, errors=("404",),
+            params=[_path_param("phone_id", {"type": "integer", "minimum": 0})])},
+        "/api/sim/button": {"post": _op(
+            "press or hold the virtual kit button (404 unless simulating)",
+            _json(_ref("Ok"), "done"), security=OPEN, errors=(*WRITE_ERRORS, "404"),
+            body=_body(_ref("SimButton")), tags=SIM)},
+        "/api/sim/fault": {
+            "post": _op("inject a simulated fault (404 unless simulating)",
+                        _json(_ref("SimFaults"), "faults now"), security=OPEN,
+                        errors=(*WRITE_ERRORS, "404"), body=_body(_ref("SimFault")), tags=SIM),
+            "delete": _op("clear injected faults (404 unless simulating)",
+                          _json(_ref("SimFaults"), "faults now"), security=OPEN,
+                          errors=("404",), tags=SIM),
+        },
+        "/api/sim/state": {"get": _op("the virtual kit's lights (404 unless simulating)",
+                                      _json(_ref("SimState"), "state"), security=OPEN,
+                                      errors=("404",), tags=SIM)},
+    }
+
+
+def document() -> dict[str, Any]:
+    """The API part of the document (without the app's other routes)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "napekit", "version": __version__,
+            "description": (
+                "The kit's JSON API. Errors are {\"error\", \"field\"}. Pair first "
+                "(POST /api/pairing, then a long press at the kit); then send the "
+                "napekit_token cookie, or Authorization: Bearer <token>. Cookie requests "
+                "that change anything also need X-CSRF-Token (the napekit_csrf cookie). "
+                "The Host header must be one of the kit's own names or addresses."),
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": copy.deepcopy(SCHEMAS),
+            "responses": copy.deepcopy(RESPONSES),
+            "securitySchemes": {
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "napekit_token"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
+
+
+_CONVERTER_RE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def openapi_path(rule: str) -> str:
+    """``/api/sessions/<int:session_id>`` -> ``/api/sessions/{session_id}``."""
+    return _CONVERTER_RE.sub(r"{\1}", rule)
+
+
+def full_document(app) -> dict[str, Any]:
+    """The document plus the app's non-API routes (pages, static files)."""
+    doc = document()
+    paths = doc["paths"]
+    for rule in app.url_map.iter_rules():
+        path = openapi_path(rule.rule)
+        if path in paths or path.startswith("/api/"):
+            continue
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        params = [_path_param(name, {"type": "string"}) for name in rule.arguments]
+        entry: dict[str, Any] = {}
+        for method in methods:
+            op: dict[str, Any] = {
+                "summary": "static file" if rule.endpoint == "static" else "page",
+                "tags": ["pages"], "security": OPEN,
+                "responses": {"200": {"description": "HTML or a file",
+                                      "content": {"text/html": {}}},
+                              "403": _err("Forbidden")}}
+            if params:
+                op["parameters"] = params
+            entry[method.lower()] = op
+        if entry:
+            paths[path] = entry
+    return doc
+
+
+@bp.get("/openapi.json")
+@protected
+def openapi_json():
+    return jsonify(full_document(current_app))
