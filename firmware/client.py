@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
               f"(target {status['target_c']:.1f} °C), heat {'ON' if status['relay'] else 'off'}")
         if fault:
             print(f"FAULT:  {fault['code']}: {fault['message']}")
+        for request in status.get("pairing_requests", []):
+            print(f"pairing: a phone shows code {request['code']}; if it is yours, hold the "
+                  f"kit's button for 2 s within {int(request['expires_in_s'])} s")
         return 0
     link = client.call("pair_link")
     base = args.url or link.get("base_url") or "http://napekit.local"

@@ -467,6 +467,11 @@ class Kit:
                 "heat_on_s": round(self.supervisor.heat_on_s, 1),
                 "fault": dict(self.fault) if self.fault else None,
                 "buzzer": self.buzzer.current,
+                "pairing_requests": [
+                    {"code": p.code,
+                     "expires_in_s": round(p.requested_s + PAIRING_WINDOW_S - now, 1)}
+                    for p in self._pairings.values()
+                    if p.token is None and now - p.requested_s <= PAIRING_WINDOW_S],
                 "sim": self.sim,
             }
 

@@ -227,6 +227,13 @@ def test_pairing_needs_a_long_press_while_idle(bench):
     assert "token" not in bench.kit.command("pair_status", {"id": request["id"]})
 
 
+def test_status_shows_the_pending_pairing_code_for_comparison(bench):
+    request = bench.kit.command("pair_request")
+    assert [r["code"] for r in bench.kit.status()["pairing_requests"]] == [request["code"]]
+    bench.press(hold_s=2.5)
+    assert bench.kit.status()["pairing_requests"] == []
+
+
 def test_pairing_expires_after_a_minute(bench):
     request = bench.kit.command("pair_request")
     bench.run(61)
