@@ -15,10 +15,9 @@ the kit with SIGINT and prints the figures as JSON.
 ``python -m bench.web_load [--clients 50] [--duration 10]``
 
 Notes on the figures: the load generator is Python threads in this one process, so its
-own overhead is part of the latency (small next to the server's). ``loop_stats`` covers
-the daemon's last 6000 ticks, which here are all ticks since start (start-up and pairing
-included): ``loop_before`` is the picture before the load, ``loop_after`` with it;
-``loop_ticks_during_load`` tells how many ticks the load saw.
+own overhead is part of the latency (small next to the server's). ``loop_before`` is the
+control loop's tick lateness from start-up to the load; the daemon's figures are then
+reset, so ``loop_during_load`` covers the load window alone.
 """
 
 from __future__ import annotations
@@ -238,15 +237,14 @@ def run_bench(clients: int = 50, duration_s: float = 10) -> dict[str, Any]:
         if status != 200:
             raise RuntimeError(f"start refused: {started}")
         daemon = DaemonClient(sock)
-        before = daemon.call("loop_stats")
+        before = daemon.call("loop_stats", reset=True)
         latency = measure_status_latency(base, token, clients=clients, duration_s=duration_s)
         after = daemon.call("loop_stats")
         web_pid = _web_pid(proc.pid)
         result = {
             "status_latency": latency,
             "loop_before": before,
-            "loop_after": after,
-            "loop_ticks_during_load": after["ticks"] - before["ticks"],
+            "loop_during_load": after,
             "memory": {"daemon": _memory_kb(proc.pid),
                        "web": _memory_kb(web_pid) if web_pid else None},
         }

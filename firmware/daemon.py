@@ -199,13 +199,14 @@ class KitDaemon:
     def loop_stats(self) -> dict[str, Any]:
         values = sorted(self.lateness_s)
         if not values:
-            return {"ticks": self.ticks, "p50_ms": None, "p99_ms": None, "max_ms": None}
+            return {"ticks": self.ticks, "samples": 0, "p50_ms": None, "p99_ms": None,
+                    "max_ms": None}
 
         def pct(p: float) -> float:
             return round(values[min(len(values) - 1, int(math.ceil(p * len(values))) - 1)]
                          * 1000, 2)
-        return {"ticks": self.ticks, "p50_ms": pct(0.5), "p99_ms": pct(0.99),
-                "max_ms": round(values[-1] * 1000, 2)}
+        return {"ticks": self.ticks, "samples": len(values), "p50_ms": pct(0.5),
+                "p99_ms": pct(0.99), "max_ms": round(values[-1] * 1000, 2)}
 
     def start(self) -> None:
         self.server.serve_in_thread()
