@@ -303,8 +303,7 @@ def run(args: argparse.Namespace) -> int:
 
     base_url = None
     if args.command == "run":
-        shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host
-        base_url = f"http://{shown_host}:{args.port}"
+        base_url = phone_url(args.host, args.port)
     notify = systemd_notifier()
     daemon = build_daemon(args, notify=notify, base_url=base_url)
     web = None
@@ -336,6 +335,17 @@ def run(args: argparse.Namespace) -> int:
         daemon.stop()
         print("napekit stopped; heat is off.", flush=True)
     return 0
+
+
+def phone_url(host: str, port: int) -> str:
+    """The address to show a person: the machine's .local name when listening on all."""
+    if host in ("0.0.0.0", "::"):
+        shown = f"{socket.gethostname().split('.')[0]}.local"
+    elif host in ("127.0.0.1", "::1"):
+        shown = "localhost"
+    else:
+        shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}" + ("" if port == 80 else f":{port}")
 
 
 def _start_web(args: argparse.Namespace, daemon: KitDaemon) -> subprocess.Popen | None:

@@ -10,6 +10,7 @@ import stat
 import pytest
 
 from firmware.client import DaemonClient, DaemonError, DaemonUnavailable
+from firmware.daemon import phone_url
 
 
 def raw_call(path, payload: bytes) -> dict:
@@ -133,3 +134,17 @@ def test_stopping_the_daemon_turns_heat_off_and_removes_the_socket(sim_daemon):
     sim_daemon.daemon.stop()
     assert not sim_daemon.sim.contacts_closed()
     assert not sim_daemon.socket_path.exists()
+
+
+@pytest.mark.parametrize("host, port, url", [
+    ("127.0.0.1", 8080, "http://localhost:8080"),
+    ("192.168.1.20", 8080, "http://192.168.1.20:8080"),
+    ("::1", 80, "http://localhost"),
+    ("fe80::1", 8080, "http://[fe80::1]:8080"),
+])
+def test_the_url_shown_is_one_a_person_can_open(host, port, url):
+    assert phone_url(host, port) == url
+
+
+def test_listening_on_all_addresses_shows_the_local_name():
+    assert phone_url("0.0.0.0", 80).endswith(".local")
