@@ -69,8 +69,6 @@ class Supervisor:
         self._off_since_s = now_s
         self._runaway: deque[tuple[float, float]] = deque()
         self._check_base: tuple[float, float, int] | None = None  # (reading, on_s, raw)
-        self._check_on_s = 0.0
-        self._check_raw_changed = False
         self._reported: set[str] = set()  # faults raised since the last clear
         self.temp_c: float | None = None  # the last valid reading
         self.reading_c: float | None = None  # this tick's reading, None if not valid
@@ -185,7 +183,6 @@ class Supervisor:
         if sample.raw != self._last_raw:
             self._last_raw = sample.raw
             self._unchanged_on_s = 0.0
-            self._check_raw_changed = True
         elif relay_on:
             self._unchanged_on_s += dt
         if self._unchanged_on_s >= L.STUCK_COUNT_RELAY_ON_S:
@@ -200,15 +197,17 @@ class Supervisor:
             return None
         if self._check_base is None or temp >= self._check_base[0] + L.HEATING_CHECK_GAIN_C:
             self._check_base = (temp, 0.0, self.raw or 0)
-            self._check_raw_changed = False
             return None
         if relay_on:
             base_temp, on_s, raw = self._check_base
             on_s += dt
             self._check_base = (base_temp, on_s, raw)
             if on_s >= L.HEATING_CHECK_WINDOW_S:
-                # A count that never moved at all is a stuck sensor, not a cold pad.
-                return "no_heat" if self._check_raw_changed else "sensor_stale"
+                # A live thermistor's count moves with noise even on a cold pad; one frozen
+                # for half the window is a stuck sensor, not a pad that will not warm.
+                if self._unchanged_on_s >= L.HEATING_CHECK_WINDOW_S / 2:
+                    return "sensor_stale"
+                return "no_heat"
         return None
 
     def _check_runaway(self, now_s: float, temp: float, relay_on: bool) -> str | None:

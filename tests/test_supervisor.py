@@ -238,3 +238,12 @@ def test_cause_gone_needs_a_cool_valid_reading():
     assert f.sup.cause_gone()
     f.tick(sample(44.0))
     assert not f.sup.cause_gone()
+
+
+def test_heating_check_failing_on_a_frozen_count_is_sensor_stale_not_no_heat():
+    f = Feed()
+    f.run(30.0, lambda t: 25.0 + 0.03 * t, relay=True)  # warming, count moving
+    frozen = sample(25.9)
+    for _ in range(int(40 / TICK)):
+        f.tick(frozen, relay=True)
+    assert f.faults == ["sensor_stale"]
