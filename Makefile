@@ -25,7 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check firmware web tests bench
+	$(BIN)/ruff check firmware web tests bench hardware
 
 hardware: $(STAMP)
 	$(BIN)/python hardware/generate.py
