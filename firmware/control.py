@@ -612,6 +612,8 @@ class PadController:
         self._from_cut = False
         self._carry_s = 0.0
         self._integral: float | None = None
+        # Whether the integrator's seed was a guess (no learnt pad to give the holding duty).
+        self._integral_guessed = False
 
     def forget(self) -> None:
         """Drop what was learnt about the pad (another pad was plugged in)."""
@@ -829,11 +831,24 @@ class PadController:
                 self._enter_hold(now_s, target_c, after_cut=False)
             else:
                 return False
+        if (self.mode == "hold" and self._from_cut and self._integral_guessed
+                and self.model is not None and high_c < self.cut_c(target_c) - 0.2
+                and temp_c < target_c - 0.5):
+            # The probe ran out just before the pad was learnt (a slow sensor needs a
+            # couple of lags after the cut to tell its lag from the cooling): do what the
+            # probe would have done with the model, rather than sit a window off first.
+            self.mode = "approach"
+            self._from_rest = False
+            self._heat_from = None
+            return True
         return self._hold(now_s, temp_c, best_c, target_c)
 
     # -- hold -----------------------------------------------------------------------------
+    def _model_duty(self, target_c: float) -> float | None:
+        return self.model.holding_duty(target_c) if self.model is not None else None
+
     def _seed_duty(self, target_c: float) -> float:
-        duty = self.model.holding_duty(target_c) if self.model is not None else None
+        duty = self._model_duty(target_c)
         if duty is None:
             duty = self._duty_memory if self._duty_memory is not None else 0.0
         return min(0.95, max(0.0, duty))
@@ -842,6 +857,7 @@ class PadController:
         self.mode = "hold"
         if self._integral is None:
             self._integral = self._seed_duty(target_c)
+            self._integral_guessed = self._model_duty(target_c) is None
         self._win_start_s = None
         self._carry_s = 0.0
         self._from_cut = after_cut
@@ -896,6 +912,12 @@ class PadController:
                 or self._settle_in_band > self.SETTLE_WINDOWS_IN_BAND):
             self._settle_until_s = None
         settling = self._settle_until_s is not None
+        if self._integral_guessed and self._model_duty(target_c) is not None:
+            # The hold began before the pad was learnt, on a guessed duty (0 for a new pad):
+            # the integrator alone would take many minutes to find the holding duty, the
+            # pad sagging into re-approaches meanwhile. Seed it now from what was learnt.
+            self._integral = self._seed_duty(target_c)
+            self._integral_guessed = False
         if max(measured_c, temp_c) < target_c - self.reapproach_c:
             self._duty_memory = self._integral
             self.mode = "approach"
