@@ -276,8 +276,8 @@ class Kit:
                 pass
             elif s.active:
                 s.stop(now, "stopped")
-            elif s.state == "done":
-                s._enter("idle", now, "stopped")
+            else:
+                s.dismiss(now)
         if not s.heating:
             self.relay.force_off(now)
 

@@ -122,6 +122,13 @@ class Session:
         self._enter("idle", now_s, reason)
         return True
 
+    def dismiss(self, now_s: float) -> bool:
+        """Leave the ``done`` screen early (a long press): back to idle."""
+        if self.state != "done":
+            return False
+        self._enter("idle", now_s, "stopped")
+        return True
+
     def fault(self, now_s: float, code: str) -> None:
         if self.state == "fault":
             return

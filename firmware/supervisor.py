@@ -68,7 +68,7 @@ class Supervisor:
         self._relay_was_on = False
         self._off_since_s = now_s
         self._runaway: deque[tuple[float, float]] = deque()
-        self._check_base: tuple[float, float, int] | None = None  # (reading, on_s, raw)
+        self._check_base: tuple[float, float] | None = None  # (reading, heat s since)
         self._reported: set[str] = set()  # faults raised since the last clear
         self.temp_c: float | None = None  # the last valid reading
         self.reading_c: float | None = None  # this tick's reading, None if not valid
@@ -196,12 +196,12 @@ class Supervisor:
             self._check_base = None
             return None
         if self._check_base is None or temp >= self._check_base[0] + L.HEATING_CHECK_GAIN_C:
-            self._check_base = (temp, 0.0, self.raw or 0)
+            self._check_base = (temp, 0.0)
             return None
         if relay_on:
-            base_temp, on_s, raw = self._check_base
+            base_temp, on_s = self._check_base
             on_s += dt
-            self._check_base = (base_temp, on_s, raw)
+            self._check_base = (base_temp, on_s)
             if on_s >= L.HEATING_CHECK_WINDOW_S:
                 # A live thermistor's count moves with noise even on a cold pad; one frozen
                 # for half the window is a stuck sensor, not a pad that will not warm.

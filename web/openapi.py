@@ -15,6 +15,8 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 
 from firmware import __version__
+from firmware import limits as L
+from firmware.routine import STAGE_MAX_S, STAGE_MIN_S
 from web.auth import protected
 
 bp = Blueprint("openapi", __name__)
@@ -44,6 +46,19 @@ def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
 
 NUM = {"type": "number"}
 NULLABLE_NUM = {"type": ["number", "null"]}
+
+# The limits come from the firmware, never retyped here: the daemon enforces these.
+_SETTINGS_PROPERTIES = {
+    "target_c": {"type": "number", "minimum": L.TARGET_MIN_C, "maximum": L.TARGET_MAX_C,
+                 "multipleOf": L.TARGET_STEP_C},
+    "hold_min": {"type": "integer", "minimum": L.HOLD_MIN_MIN, "maximum": L.HOLD_MIN_MAX},
+    "auto_advance": {"type": "boolean"},
+    "stroke_ticks": {"type": "boolean"},
+    "stage_s": {"type": "object",
+                "additionalProperties": {"type": "number", "minimum": STAGE_MIN_S,
+                                         "maximum": STAGE_MAX_S},
+                "description": "stage id to seconds"},
+}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -96,31 +111,12 @@ SCHEMAS: dict[str, Any] = {
     "Settings": {
         "type": "object",
         "required": ["target_c", "hold_min", "auto_advance", "stroke_ticks", "stage_s"],
-        "properties": {
-            "target_c": {"type": "number", "minimum": 30.0, "maximum": 43.0,
-                         "multipleOf": 0.5},
-            "hold_min": {"type": "integer", "minimum": 1, "maximum": 20},
-            "auto_advance": {"type": "boolean"},
-            "stroke_ticks": {"type": "boolean"},
-            "stage_s": {"type": "object",
-                        "additionalProperties": {"type": "number", "minimum": 10,
-                                                 "maximum": 600},
-                        "description": "stage id to seconds"},
-        },
+        "properties": _SETTINGS_PROPERTIES,
     },
     "SettingsUpdate": {
         "type": "object", "additionalProperties": False, "minProperties": 0,
         "description": "any subset of the settings; all applied or none",
-        "properties": {
-            "target_c": {"type": "number", "minimum": 30.0, "maximum": 43.0,
-                         "multipleOf": 0.5},
-            "hold_min": {"type": "integer", "minimum": 1, "maximum": 20},
-            "auto_advance": {"type": "boolean"},
-            "stroke_ticks": {"type": "boolean"},
-            "stage_s": {"type": "object",
-                        "additionalProperties": {"type": "number", "minimum": 10,
-                                                 "maximum": 600}},
-        },
+        "properties": _SETTINGS_PROPERTIES,
     },
     "Session": {
         "type": "object",
