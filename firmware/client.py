@@ -42,6 +42,14 @@ class DaemonClient:
 
     def call(self, cmd: str, /, **args: Any) -> Any:
         payload = json.dumps({"cmd": cmd, "args": args}, allow_nan=False).encode() + b"\n"
+        reply = json.loads(self.exchange(payload))
+        if not reply.get("ok"):
+            raise DaemonError(reply.get("status", 500), reply.get("error", "error"),
+                              reply.get("field"))
+        return reply["result"]
+
+    def exchange(self, payload: bytes) -> bytes:
+        """Send one request line as given and return the daemon's reply line."""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(self.timeout_s)
@@ -58,11 +66,7 @@ class DaemonClient:
                                     f"({exc.strerror or exc})") from exc
         if not data:
             raise DaemonUnavailable("the kit's daemon closed the connection")
-        reply = json.loads(data)
-        if not reply.get("ok"):
-            raise DaemonError(reply.get("status", 500), reply.get("error", "error"),
-                              reply.get("field"))
-        return reply["result"]
+        return data
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:

@@ -382,9 +382,13 @@ class Kit:
         return {"status": "pending",
                 "expires_in_s": round(pairing.requested_s + PAIRING_WINDOW_S - now, 1)}
 
+    def _pending_pairings(self, now: float) -> list[_Pairing]:
+        """Requests still waiting for the long press (within their minute)."""
+        return [p for p in self._pairings.values()
+                if p.token is None and now - p.requested_s <= PAIRING_WINDOW_S]
+
     def _approve_pairing(self, now: float) -> bool:
-        self._expire_pairings(now)
-        pending = [p for p in self._pairings.values() if p.token is None]
+        pending = self._pending_pairings(now)
         if not pending:
             return False
         pairing = max(pending, key=lambda p: p.requested_s)
@@ -470,8 +474,7 @@ class Kit:
                 "pairing_requests": [
                     {"code": p.code,
                      "expires_in_s": round(p.requested_s + PAIRING_WINDOW_S - now, 1)}
-                    for p in self._pairings.values()
-                    if p.token is None and now - p.requested_s <= PAIRING_WINDOW_S],
+                    for p in self._pending_pairings(now)],
                 "sim": self.sim,
             }
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 
 import pytest
@@ -14,17 +13,8 @@ from firmware.daemon import phone_url
 
 
 def raw_call(path, payload: bytes) -> dict:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(3)
-        sock.connect(str(path))
-        sock.sendall(payload)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data)
+    """Send bytes exactly as given (malformed on purpose) and read the reply."""
+    return json.loads(DaemonClient(path).exchange(payload))
 
 
 def test_socket_is_mode_0660(sim_daemon):
