@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from firmware import limits as L
 from firmware.errors import ConfigError
 from firmware.thermistor import BetaModel, Divider, SteinhartHartModel, Thermistor
 
@@ -72,6 +73,42 @@ class ThermistorConfig:
 
 
 @dataclass(frozen=True)
+class SecondThermistorConfig(ThermistorConfig):
+    """The second NTC on the pad (DESIGN: two sensors), on its own MCP3008 channel.
+
+    Hazard: a kit built with one sensor (``enabled = false``) cannot tell a sensor that
+    slid off the pad from a cool pad as quickly, so the kit caps its target lower.
+    """
+
+    enabled: bool = True
+    channel: int = 1
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    """The supply-feedback input: an optocoupler on the pad's supply after the relay.
+
+    ``active_high``: the GPIO reads high while the pad's supply is on (the reference
+    circuit: opto emitter to the GPIO, 10 kOhm to ground). The input's pull resistor is
+    chosen to read "off" when nothing drives it. Hazard: without it (``enabled = false``)
+    a welded relay is found only thermally, by the runaway check, a minute or more late.
+    """
+
+    enabled: bool = True
+    pin: int = 22
+    active_high: bool = True
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """One thermistor as the kit reads it: its number (1 or 2), channel and conversion."""
+
+    index: int
+    channel: int
+    thermistor: Thermistor
+
+
+@dataclass(frozen=True)
 class HardwareConfig:
     relay: RelayConfig = field(default_factory=RelayConfig)
     button: ButtonConfig = field(default_factory=ButtonConfig)
@@ -79,9 +116,12 @@ class HardwareConfig:
     led: LedConfig = field(default_factory=LedConfig)
     adc: AdcConfig = field(default_factory=AdcConfig)
     thermistor: ThermistorConfig = field(default_factory=ThermistorConfig)
+    thermistor2: SecondThermistorConfig = field(default_factory=SecondThermistorConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
 
-    def thermistor_model(self) -> Thermistor:
-        t = self.thermistor
+    def thermistor_model(self, index: int = 1) -> Thermistor:
+        """The conversion of thermistor ``index`` (1 or 2), calibration offset included."""
+        t = self.thermistor if index == 1 else self.thermistor2
         model: BetaModel | SteinhartHartModel
         if t.model == "beta":
             model = BetaModel(r25_ohm=t.r25_ohm, beta_k=t.beta_k)
@@ -89,6 +129,13 @@ class HardwareConfig:
             model = SteinhartHartModel(tuple(t.coefficients), t.r_ref_ohm)
         divider = Divider(series_ohm=t.series_ohm, supply_v=t.supply_v, vref_v=self.adc.vref_v)
         return Thermistor(model=model, divider=divider, offset_c=t.offset_c)
+
+    def sensors(self) -> tuple[SensorSpec, ...]:
+        """The thermistors the kit reads: sensor 1 always, sensor 2 when enabled."""
+        specs = [SensorSpec(1, self.adc.channel, self.thermistor_model(1))]
+        if self.thermistor2.enabled:
+            specs.append(SensorSpec(2, self.thermistor2.channel, self.thermistor_model(2)))
+        return tuple(specs)
 
     def pin_map(self) -> list[tuple[str, int]]:
         """Every GPIO the kit drives or reads, by role (BCM numbers), SPI included."""
@@ -99,6 +146,8 @@ class HardwareConfig:
         ]
         if self.led.enabled:
             pins.append(("status LED", self.led.pin))
+        if self.feedback.enabled:
+            pins.append(("supply feedback", self.feedback.pin))
         ce = 8 if self.adc.spi_device == 0 else 7
         pins += [("MCP3008 CLK", 11), ("MCP3008 DOUT (MISO)", 9), ("MCP3008 DIN (MOSI)", 10),
                  ("MCP3008 CS", ce)]
@@ -112,17 +161,21 @@ _SECTIONS: dict[str, type] = {
     "led": LedConfig,
     "adc": AdcConfig,
     "thermistor": ThermistorConfig,
+    "thermistor2": SecondThermistorConfig,
+    "feedback": FeedbackConfig,
 }
 
 _CHOICES = {
     ("buzzer", "kind"): ("active", "passive"),
     ("thermistor", "model"): ("beta", "steinhart_hart"),
+    ("thermistor2", "model"): ("beta", "steinhart_hart"),
 }
 
 _POSITIVE = {
-    ("adc", "vref_v"), ("thermistor", "r25_ohm"), ("thermistor", "beta_k"),
-    ("thermistor", "r_ref_ohm"), ("thermistor", "series_ohm"), ("thermistor", "supply_v"),
-}
+    (section, key)
+    for section in ("thermistor", "thermistor2")
+    for key in ("r25_ohm", "beta_k", "r_ref_ohm", "series_ohm", "supply_v")
+} | {("adc", "vref_v")}
 
 
 def _check_type(key: str, value: Any, default: Any) -> Any:
@@ -187,8 +240,8 @@ def parse_config(data: dict[str, Any]) -> HardwareConfig:
 
 def _check_pins(config: HardwareConfig) -> None:
     used: dict[int, str] = {}
-    for section in ("relay", "button", "buzzer", "led"):
-        if section == "led" and not config.led.enabled:
+    for section in ("relay", "button", "buzzer", "led", "feedback"):
+        if section in ("led", "feedback") and not getattr(config, section).enabled:
             continue
         key = f"{section}.pin"
         pin = getattr(config, section).pin
@@ -211,25 +264,42 @@ def _check_adc(config: HardwareConfig) -> None:
         raise ConfigError("adc.spi_device", f"must be 0 (CE0) or 1 (CE1), got {adc.spi_device}")
     if not 0 <= adc.channel <= 7:
         raise ConfigError("adc.channel", f"must be 0-7 (MCP3008 inputs), got {adc.channel}")
+    second = config.thermistor2
+    if second.enabled:
+        if not 0 <= second.channel <= 7:
+            raise ConfigError("thermistor2.channel",
+                              f"must be 0-7 (MCP3008 inputs), got {second.channel}")
+        if second.channel == adc.channel:
+            raise ConfigError("thermistor2.channel", f"channel {second.channel} is already "
+                              "thermistor 1's (adc.channel); the reference kit uses 1")
 
 
 def _check_thermistor(config: HardwareConfig) -> None:
-    t = config.thermistor
-    if t.model == "steinhart_hart":
-        if len(t.coefficients) not in (3, 4):
-            raise ConfigError("thermistor.coefficients", "steinhart_hart needs 3 (A, B, C) or "
-                              f"4 (A, B, C, D) coefficients, got {len(t.coefficients)}")
-        model = config.thermistor_model()
-        for temp_c in (0.0, 25.0, 50.0, 80.0):
-            try:
-                back = model.model.r_to_c(model.model.c_to_r(temp_c))
-            except (ValueError, ZeroDivisionError, OverflowError):
-                back = float("nan")
-            if not abs(back - temp_c) < 0.5:
-                raise ConfigError("thermistor.coefficients", "do not describe an NTC over "
-                                  "0-80 C; check the datasheet's form and r_ref_ohm")
-    if abs(t.offset_c) > 10:
-        raise ConfigError("thermistor.offset_c", f"must be within -10..10 C, got {t.offset_c}")
+    """Each thermistor's conversion is an NTC over 0-80 C and its offset is in bounds.
+
+    Hazard: the calibration offset moves every limit the supervisor judges on that
+    sensor; an offset beyond ``CALIBRATION_OFFSET_MAX_C`` is refused here, however it got
+    into the file.
+    """
+    for index, name in ((1, "thermistor"), (2, "thermistor2")):
+        t = getattr(config, name)
+        if t.model == "steinhart_hart":
+            if len(t.coefficients) not in (3, 4):
+                raise ConfigError(f"{name}.coefficients", "steinhart_hart needs 3 (A, B, C) "
+                                  f"or 4 (A, B, C, D) coefficients, got {len(t.coefficients)}")
+            model = config.thermistor_model(index)
+            for temp_c in (0.0, 25.0, 50.0, 80.0):
+                try:
+                    back = model.model.r_to_c(model.model.c_to_r(temp_c))
+                except (ValueError, ZeroDivisionError, OverflowError):
+                    back = float("nan")
+                if not abs(back - temp_c) < 0.5:
+                    raise ConfigError(f"{name}.coefficients", "do not describe an NTC over "
+                                      "0-80 C; check the datasheet's form and r_ref_ohm")
+        limit = L.CALIBRATION_OFFSET_MAX_C
+        if abs(t.offset_c) > limit:
+            raise ConfigError(f"{name}.offset_c", f"must be within -{limit:g}..{limit:g} C "
+                              f"(a calibration offset), got {t.offset_c}")
 
 
 def load_config(path: str | Path | None) -> HardwareConfig:

@@ -7,8 +7,13 @@ Hazards, in order of how badly they can hurt:
   (nothing delays an off), and it only delays turning *on* (relay wear). If it is closed,
   garbage-collected or the process dies, the pin is whatever it was last: the systemd
   ``ExecStopPost`` and the hardware thermal cutoff cover that case.
-* :class:`PadThermometer` is the only source of temperature. A failed SPI read returns
-  ``None`` rather than a guess, so the supervisor sees "no valid sample" and turns heat off.
+* :class:`PadThermometer` is a source of temperature (one per thermistor on the pad). A
+  failed SPI read returns ``None`` rather than a guess, so the supervisor sees "no valid
+  sample" and turns heat off.
+* :class:`SupplyFeedback` says whether the pad's supply is really energised after the
+  relay. It reads "off" when nothing drives it, so a broken feedback wire shows up as a
+  supply that does not follow the relay (``no_heat`` at the next heating), never as a
+  silent pass.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 
 from gpiozero import LED, MCP3008, Buzzer, DigitalInputDevice, OutputDevice, TonalBuzzer
 
-from firmware.config import HardwareConfig
+from firmware.config import FeedbackConfig, HardwareConfig
 from firmware.thermistor import Thermistor
 
 
@@ -98,13 +103,23 @@ class Sample:
 
 
 class PadThermometer:
-    """The NTC on the pad, read through gpiozero's own :class:`~gpiozero.MCP3008`."""
+    """One NTC on the pad, read through gpiozero's own :class:`~gpiozero.MCP3008`.
 
-    def __init__(self, config: HardwareConfig, pin_factory=None) -> None:
+    Two thermometers on the same chip share its SPI interface (gpiozero shares it per
+    chip select), each on its own channel.
+    """
+
+    def __init__(self, config: HardwareConfig, pin_factory=None, *, index: int = 1) -> None:
+        specs = {spec.index: spec for spec in config.sensors()}
+        if index not in specs:
+            raise ValueError(f"thermistor {index} is not enabled in this config")
+        spec = specs[index]
         adc = config.adc
-        self._adc = MCP3008(channel=adc.channel, max_voltage=adc.vref_v, port=adc.spi_port,
+        self.index = index
+        self.channel = spec.channel
+        self._adc = MCP3008(channel=spec.channel, max_voltage=adc.vref_v, port=adc.spi_port,
                             device=adc.spi_device, pin_factory=pin_factory)
-        self.thermistor: Thermistor = config.thermistor_model()
+        self.thermistor: Thermistor = spec.thermistor
 
     def read(self) -> Sample | None:
         """A sample, or ``None`` when the ADC could not be read at all."""
@@ -116,6 +131,30 @@ class PadThermometer:
 
     def close(self) -> None:
         self._adc.close()
+
+
+class SupplyFeedback:
+    """The supply-feedback input: is the pad's supply energised after the relay?
+
+    Read through a gpiozero :class:`~gpiozero.DigitalInputDevice` whose pull resistor
+    holds the line at its "off" level when the optocoupler does not drive it.
+    """
+
+    def __init__(self, config: FeedbackConfig, pin_factory=None) -> None:
+        self._device = DigitalInputDevice(config.pin, pull_up=not config.active_high,
+                                          bounce_time=None, pin_factory=pin_factory)
+
+    @property
+    def powered(self) -> bool:
+        """Whether the pad's supply is on now."""
+        return bool(self._device.is_active)
+
+    @property
+    def pin(self):
+        return self._device.pin
+
+    def close(self) -> None:
+        self._device.close()
 
 
 class KitButton:
@@ -192,8 +231,15 @@ class KitDevices:
         self.config = config
         self.relay = HeatRelay(config.relay.pin, active_high=config.relay.active_high,
                                min_off_s=relay_min_off_s, pin_factory=pin_factory)
+        self.thermometers: list[PadThermometer] = []
+        self.feedback: SupplyFeedback | None = None
         try:
-            self.thermometer = PadThermometer(config, pin_factory=pin_factory)
+            for spec in config.sensors():
+                self.thermometers.append(PadThermometer(config, pin_factory=pin_factory,
+                                                        index=spec.index))
+            self.thermometer = self.thermometers[0]
+            if config.feedback.enabled:
+                self.feedback = SupplyFeedback(config.feedback, pin_factory=pin_factory)
             self.button = KitButton(config.button.pin, clock, pin_factory=pin_factory)
             self.buzzer = KitBuzzer(config.buzzer.pin, config.buzzer.kind,
                                     config.buzzer.active_high, pin_factory=pin_factory)
@@ -204,8 +250,9 @@ class KitDevices:
             raise
 
     def _others(self):
-        return [d for d in (getattr(self, "thermometer", None), getattr(self, "button", None),
-                            getattr(self, "buzzer", None), getattr(self, "led", None)) if d]
+        return [*self.thermometers, *(d for d in (self.feedback, getattr(self, "button", None),
+                                                  getattr(self, "buzzer", None),
+                                                  getattr(self, "led", None)) if d)]
 
     def close(self) -> None:
         """Relay off first, then everything else released."""

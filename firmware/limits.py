@@ -13,6 +13,12 @@ TARGET_DEFAULT_C = 40.0
 # A reading at or above this turns heat off at once and latches `overtemp`.
 OVERTEMP_C = 45.0
 
+# A calibration offset moves every limit judged on that sensor: at most this, either way.
+CALIBRATION_OFFSET_MAX_C = 3.0
+
+# A kit built with one thermistor cannot cross-check it: its target is capped lower.
+ONE_SENSOR_TARGET_MAX_C = 41.0
+
 # Plausible sensor range; outside it (or a raw count at the rails) is not a reading.
 SENSOR_MIN_C = 0.0
 SENSOR_MAX_C = 80.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,9 @@ _PLANT_LIMITS = {  # field: (lowest, highest) a physical pad may have here
     "sensor_lag_s": (0.0, 600.0),
     "sensor_noise_c": (0.0, 5.0),
     "start_c": (-20.0, 100.0),
+    # Beyond DESIGN's reference pad: a second thermistor that is slower or reads off.
+    "sensor2_lag_s": (0.0, 600.0),
+    "sensor2_offset_c": (-5.0, 5.0),
 }
 MAX_DURATION_S = 7 * 24 * 3600.0
 
@@ -112,7 +115,7 @@ def parse_scenario(data: dict[str, Any], routine: Routine | None = None) -> Scen
                                 + ", ".join(_PLANT_LIMITS))
         lo, hi = _PLANT_LIMITS[key]
         plant_values[key] = _number(f"plant.{key}", value, lo, hi)
-    plant = replace(PadParams(), **plant_values)
+    plant = PadParams(**plant_values)  # start_c defaults to the ambient given here
 
     settings = None
     if "settings" in data:

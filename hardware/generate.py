@@ -49,6 +49,7 @@ ROLE_WIRING: dict[str, tuple[str, str]] = {
     "button": ("push button (its other leg to GND)", "green"),
     "buzzer": ("1 kΩ resistor to the NPN transistor's base", "blue"),
     "status LED": ("330 Ω resistor to the LED's long leg", "white"),
+    "supply feedback": ("optocoupler output (emitter; 10 kΩ to GND)", "cyan"),
     "MCP3008 CLK": ("MCP3008 pin 13 (CLK)", "purple"),
     "MCP3008 DOUT (MISO)": ("MCP3008 pin 12 (DOUT)", "grey"),
     "MCP3008 DIN (MOSI)": ("MCP3008 pin 11 (DIN)", "brown"),
@@ -200,6 +201,12 @@ def wiring_rows(config: HardwareConfig) -> list[tuple[str, str, str]]:
             (pi("status LED"), "330 Ω resistor R3, then the LED's long leg (anode)",
              use_of(config, "status LED").colour),
             ("LED short leg (cathode, flat side)", "- rail", "black"),
+        ]
+    if config.feedback.enabled:
+        rows += [
+            (pi("supply feedback"), "optocoupler emitter, and 10 kΩ resistor to - rail",
+             use_of(config, "supply feedback").colour),
+            ("optocoupler collector", "+ rail", "red"),
         ]
     return rows
 
@@ -410,6 +417,19 @@ def schematic_svg(config: HardwareConfig) -> str:
             d.add(elm.LED().right().length(1.8).label("LED", loc="top", fontsize=small))
             d.add(elm.Line().right().length(0.3))
             d.add(elm.Ground())
+
+        # 6. Supply feedback --------------------------------------------------------------
+        if config.feedback.enabled:
+            fb = use_of(config, "supply feedback")
+            y = below(d)
+            heading(d, y, f"6 · Supply feedback on {fb.name}",
+                    "an optocoupler tells the kit the pad's supply is really on")
+            at = (tag_x, y - 2.2)
+            tag(d, pin_label(fb), at)
+            d.add(elm.Line().at(at).right().length(0.5))
+            d.add(elm.Resistor().down().length(1.6).label("10 kΩ", loc="bottom",
+                                                          fontsize=small))
+            d.add(elm.Ground())
     svg = d.get_imagedata("svg").decode("utf-8")
     svg = _tidy_svg(svg)
     comment = _comment(config, "schematic", f"; schemdraw {schemdraw.__version__}")
@@ -507,7 +527,8 @@ def header_svg(config: HardwareConfig) -> str:
 SHORT_ROLES = {  # pin_map roles, short enough for the header view
     "MCP3008 CLK": "ADC CLK", "MCP3008 DOUT (MISO)": "ADC DOUT",
     "MCP3008 DIN (MOSI)": "ADC DIN", "MCP3008 CS": "ADC CS", "heat relay": "relay IN",
-    "status LED": "LED", "3.3 V supply": "breadboard + rail", "ground": "breadboard − rail",
+    "status LED": "LED", "supply feedback": "feedback", "3.3 V supply": "breadboard + rail",
+    "ground": "breadboard − rail",
 }
 
 

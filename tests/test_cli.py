@@ -18,10 +18,10 @@ def test_config_show_prints_the_effective_config_as_toml(capsys):
 
 def test_config_show_applies_a_config_file(tmp_path, capsys):
     path = tmp_path / "napekit.toml"
-    path.write_text("[relay]\npin = 22\nactive_high = false\n")
+    path.write_text("[relay]\npin = 24\nactive_high = false\n")
     assert main(["config", "show", "--config", str(path)]) == 0
     shown = tomllib.loads(capsys.readouterr().out)
-    assert shown["relay"] == {"pin": 22, "active_high": False}
+    assert shown["relay"] == {"pin": 24, "active_high": False}
 
 
 def test_a_bad_config_is_refused_naming_the_key(tmp_path, capsys):

@@ -228,11 +228,85 @@ def test_unknown_thermistor_model_is_refused_listing_the_choices():
     assert "beta" in error.message and "steinhart_hart" in error.message
 
 
-@pytest.mark.parametrize("offset", [-10.5, 11.0])
-def test_offset_beyond_10_c_is_refused(offset):
-    error = refused({"thermistor": {"offset_c": offset}})
-    assert error.field == "thermistor.offset_c"
-    assert "-10..10" in error.message
+@pytest.mark.parametrize("section", ["thermistor", "thermistor2"])
+@pytest.mark.parametrize("offset", [-3.05, 3.1, -9.8, 11.0])
+def test_calibration_offset_beyond_3_c_is_refused(section, offset):
+    error = refused({section: {"offset_c": offset}})
+    assert error.field == f"{section}.offset_c"
+    assert "-3..3" in error.message
+
+
+@pytest.mark.parametrize("offset", [-3.0, 3.0, 0.4])
+def test_calibration_offset_within_3_c_is_accepted(offset):
+    assert parse_config({"thermistor2": {"offset_c": offset}}).thermistor2.offset_c == offset
+
+
+# -- the second thermistor and the supply feedback ----------------------------------------------
+
+
+def test_default_kit_reads_two_thermistors_on_channels_0_and_1():
+    sensors = HardwareConfig().sensors()
+    assert [(s.index, s.channel) for s in sensors] == [(1, 0), (2, 1)]
+    assert sensors[1].thermistor == REFERENCE_THERMISTOR
+
+
+def test_one_sensor_kit_reads_only_thermistor_1():
+    config = parse_config({"thermistor2": {"enabled": False}})
+    assert [s.index for s in config.sensors()] == [1]
+
+
+def test_second_thermistor_has_its_own_conversion_and_offset():
+    config = parse_config({"thermistor2": {"r25_ohm": 4700.0, "offset_c": -0.5}})
+    assert config.thermistor_model(2).offset_c == -0.5
+    assert config.thermistor_model(2).model.r25_ohm == 4700.0
+    assert config.thermistor_model(1) == REFERENCE_THERMISTOR
+
+
+def test_second_thermistor_on_the_first_ones_channel_is_refused():
+    error = refused({"thermistor2": {"channel": 0}})
+    assert error.field == "thermistor2.channel"
+    assert "adc.channel" in error.message
+
+
+def test_disabled_second_thermistor_may_name_any_channel():
+    assert parse_config({"thermistor2": {"enabled": False, "channel": 0}}).sensors()
+
+
+@pytest.mark.parametrize("channel", [-1, 8])
+def test_second_thermistor_channel_outside_the_mcp3008_is_refused(channel):
+    assert refused({"thermistor2": {"channel": channel}}).field == "thermistor2.channel"
+
+
+def test_second_thermistor_model_is_checked_like_the_first():
+    error = refused({"thermistor2": {"model": "steinhart_hart", "coefficients": [1.0]}})
+    assert error.field == "thermistor2.coefficients"
+
+
+def test_default_feedback_is_active_high_on_gpio22_and_in_the_pin_map():
+    config = HardwareConfig()
+    assert (config.feedback.enabled, config.feedback.pin, config.feedback.active_high) == (
+        True, 22, True)
+    assert dict(config.pin_map())["supply feedback"] == 22
+
+
+def test_feedback_pin_clashing_with_another_part_is_refused():
+    error = refused({"feedback": {"pin": 17}})
+    assert error.field == "feedback.pin"
+    assert "already used" in error.message
+
+
+def test_feedback_pin_on_spi_is_refused():
+    assert refused({"feedback": {"pin": 9}}).field == "feedback.pin"
+
+
+def test_disabled_feedback_frees_its_pin_and_leaves_the_pin_map():
+    config = parse_config({"feedback": {"enabled": False, "pin": 17}})
+    assert "supply feedback" not in dict(config.pin_map())
+
+
+def test_feedback_polarity_must_be_a_boolean():
+    error = refused({"feedback": {"active_high": "yes"}})
+    assert error.field == "feedback.active_high"
 
 
 @pytest.mark.parametrize(("key", "value"), [
@@ -302,8 +376,8 @@ def test_load_config_none_gives_the_defaults():
 
 def test_load_config_reads_a_file(tmp_path):
     path = tmp_path / "napekit.toml"
-    path.write_text("[relay]\npin = 22\nactive_high = false\n", encoding="utf-8")
-    assert load_config(path).relay == RelayConfig(pin=22, active_high=False)
+    path.write_text("[relay]\npin = 24\nactive_high = false\n", encoding="utf-8")
+    assert load_config(path).relay == RelayConfig(pin=24, active_high=False)
 
 
 def test_load_config_round_trips_through_to_toml(tmp_path):

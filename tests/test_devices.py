@@ -10,7 +10,14 @@ from gpiozero import Button, GPIOPinInUse, OutputDevice
 from gpiozero.pins.mock import MockPWMPin
 
 from firmware.config import BuzzerConfig, HardwareConfig, LedConfig, RelayConfig, parse_config
-from firmware.devices import HeatRelay, KitButton, KitBuzzer, KitDevices, PadThermometer
+from firmware.devices import (
+    HeatRelay,
+    KitButton,
+    KitBuzzer,
+    KitDevices,
+    PadThermometer,
+    SupplyFeedback,
+)
 from firmware.sim_hw import REFERENCE_THERMISTOR
 
 RELAY_PIN = 17
@@ -232,11 +239,73 @@ def test_thermometer_applies_the_configured_offset(sim_factory, closing):
     assert sample.temp_c == pytest.approx(REFERENCE_THERMISTOR.count_to_c(354) + 1.5)
 
 
-@pytest.mark.filterwarnings("ignore::gpiozero.exc.SPISoftwareFallback")
-def test_second_thermometer_on_the_same_factory_raises_pin_in_use(sim_factory, closing):
-    closing(PadThermometer(HardwareConfig(), pin_factory=sim_factory))
-    with pytest.raises(GPIOPinInUse):
-        PadThermometer(HardwareConfig(), pin_factory=sim_factory)
+def test_two_thermometers_share_the_chip_each_on_its_own_channel(sim_factory, closing):
+    sim_factory.chip.channels[0] = lambda: 354
+    sim_factory.chip.channels[1] = lambda: 400
+    first = closing(PadThermometer(HardwareConfig(), pin_factory=sim_factory, index=1))
+    second = closing(PadThermometer(HardwareConfig(), pin_factory=sim_factory, index=2))
+    assert (first.read().raw, second.read().raw) == (354, 400)
+
+
+def test_closing_one_thermometer_leaves_the_other_reading(sim_factory, closing):
+    sim_factory.chip.channels[1] = lambda: 400
+    first = PadThermometer(HardwareConfig(), pin_factory=sim_factory, index=1)
+    second = closing(PadThermometer(HardwareConfig(), pin_factory=sim_factory, index=2))
+    first.close()
+    assert second.read().raw == 400
+
+
+def test_second_thermometer_uses_its_own_offset(sim_factory, closing):
+    sim_factory.chip.channels[1] = lambda: 354
+    config = parse_config({"thermistor2": {"offset_c": -0.5}})
+    sample = closing(PadThermometer(config, pin_factory=sim_factory, index=2)).read()
+    assert sample.temp_c == pytest.approx(REFERENCE_THERMISTOR.count_to_c(354) - 0.5)
+
+
+def test_thermometer_2_of_a_one_sensor_kit_is_refused(sim_factory):
+    config = parse_config({"thermistor2": {"enabled": False}})
+    with pytest.raises(ValueError, match="thermistor 2"):
+        PadThermometer(config, pin_factory=sim_factory, index=2)
+
+
+# -- SupplyFeedback ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("active_high", [True, False])
+def test_feedback_reads_off_when_nothing_drives_the_line(mock_factory, closing, active_high):
+    config = parse_config({"feedback": {"active_high": active_high}}).feedback
+    feedback = closing(SupplyFeedback(config, pin_factory=mock_factory))
+    assert feedback.powered is False
+
+
+@pytest.mark.parametrize("active_high", [True, False])
+def test_feedback_follows_its_polarity(mock_factory, closing, active_high):
+    config = parse_config({"feedback": {"active_high": active_high}}).feedback
+    feedback = closing(SupplyFeedback(config, pin_factory=mock_factory))
+    pin = mock_factory.pin(22)
+    pin.drive_high() if active_high else pin.drive_low()
+    assert feedback.powered is True
+    pin.drive_low() if active_high else pin.drive_high()
+    assert feedback.powered is False
+
+
+def test_kit_devices_read_both_thermistors_and_the_feedback(sim_factory, clock):
+    devices = KitDevices(HardwareConfig(), clock, pin_factory=sim_factory)
+    try:
+        assert [t.channel for t in devices.thermometers] == [0, 1]
+        assert devices.feedback is not None and devices.feedback.powered is False
+    finally:
+        devices.close()
+
+
+def test_one_sensor_kit_without_feedback_builds_neither(sim_factory, clock):
+    config = parse_config({"thermistor2": {"enabled": False}, "feedback": {"enabled": False}})
+    devices = KitDevices(config, clock, pin_factory=sim_factory)
+    try:
+        assert [t.channel for t in devices.thermometers] == [0]
+        assert devices.feedback is None
+    finally:
+        devices.close()
 
 
 # -- KitButton ---------------------------------------------------------------------------------

@@ -93,11 +93,11 @@ def test_generator_output_is_the_same_on_every_run(defaults):
 
 
 def test_moving_the_relay_pin_changes_every_generated_output(guide, defaults):
-    moved = HardwareConfig(relay=RelayConfig(pin=22))
+    moved = HardwareConfig(relay=RelayConfig(pin=24))
     assert gen.fingerprint(moved) != gen.fingerprint(defaults)
     assert gen.header_svg(moved) != gen.header_svg(defaults)
     assert gen.guide_text(guide, moved) != guide
-    assert "| 15 | GPIO22 | 22 | heat relay |" in gen.pin_table(moved)
+    assert "| 18 | GPIO24 | 24 | heat relay |" in gen.pin_table(moved)
 
 
 def test_check_mode_exits_1_and_writes_nothing_when_a_file_is_stale(tmp_path, monkeypatch):

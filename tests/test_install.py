@@ -178,17 +178,17 @@ def test_reinstall_upgrades_in_place_and_keeps_config_and_data(installer, tmp_pa
     dest = tmp_path / "dest"
     installer.run(INSTALL, dest)
     conf = dest / "etc/napekit/napekit.toml"
-    conf.write_text("# mine\n[relay]\npin = 22\nactive_high = false\n")
+    conf.write_text("# mine\n[relay]\npin = 24\nactive_high = false\n")
     store = dest / "var/lib/napekit/napekit.db"
     store.write_bytes(b"settings, pairings, history")
     (dest / "opt/napekit/lib").joinpath("old-file").write_text("x")
 
     result = installer.run(INSTALL, dest)
     assert "kept the config" in result.stdout
-    assert conf.read_text() == "# mine\n[relay]\npin = 22\nactive_high = false\n"
+    assert conf.read_text() == "# mine\n[relay]\npin = 24\nactive_high = false\n"
     assert store.read_bytes() == b"settings, pairings, history"
     boot = (dest / "boot/firmware/config.txt").read_text().splitlines()
-    assert "gpio=22=op,dh" in boot and "gpio=17=op,dl" not in boot
+    assert "gpio=24=op,dh" in boot and "gpio=17=op,dl" not in boot
     assert boot.count("dtparam=spi=on") == 1
     assert installer.recorded_calls() == []
 
@@ -555,10 +555,10 @@ def _write(path: Path, text: str) -> Path:
 @pytest.mark.parametrize("active_high", [True, False])
 def test_relay_off_command_reads_the_config(mock_factory, tmp_path, capsys, active_high):
     conf = _write(tmp_path / "napekit.toml",
-                  f"[relay]\npin = 22\nactive_high = {str(active_high).lower()}\n"
+                  f"[relay]\npin = 24\nactive_high = {str(active_high).lower()}\n"
                   "[thermistor]\noffset_c = 99\n")  # invalid elsewhere: the relay still counts
     assert relay_off.main(["--config", str(conf)], pin_factory=mock_factory) == 0
-    assert mock_factory.pin(22).state == (not active_high)
+    assert mock_factory.pin(24).state == (not active_high)
     assert "relay off" in capsys.readouterr().err
 
 
@@ -594,16 +594,16 @@ def test_relay_off_falls_back_to_the_reference_pin_and_says_so(mock_factory, tmp
 def test_relay_off_also_drives_the_pin_recorded_at_start(mock_factory, tmp_path):
     """The relay pin was edited while the daemon ran, then the daemon died: ExecStopPost
     turns off the pin the daemon really used as well as the one the config names now."""
-    conf = _write(tmp_path / "napekit.toml", "[relay]\npin = 22\nactive_high = false\n")
+    conf = _write(tmp_path / "napekit.toml", "[relay]\npin = 24\nactive_high = false\n")
     state = tmp_path / "relay-off.json"
     assert relay_off.main(["--config", str(conf), "--state", str(state)],
                           pin_factory=mock_factory) == 0  # ExecStartPre
-    mock_factory.pin(22).state = False  # the daemon turned the heat on (active-low) ...
+    mock_factory.pin(24).state = False  # the daemon turned the heat on (active-low) ...
     _write(conf, "[relay]\npin = 23\nactive_high = true\n")  # ... the config was edited ...
     mock_factory.pin(23).output_with_state(True)
     assert relay_off.main(["--config", str(conf), "--state", str(state)],
                           pin_factory=mock_factory) == 0  # ... and ExecStopPost runs
-    assert mock_factory.pin(22).state is True
+    assert mock_factory.pin(24).state is True
     assert mock_factory.pin(23).state is False
 
 

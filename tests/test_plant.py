@@ -27,7 +27,17 @@ def test_reference_pad_matches_design():
 def test_field_names_are_the_scenario_plant_keys():
     assert PadParams.field_names() == ("ambient_c", "heater_w", "heat_capacity_j_per_k",
                                        "loss_w_per_k", "sensor_lag_s", "sensor_noise_c",
-                                       "start_c")
+                                       "start_c", "sensor2_lag_s", "sensor2_offset_c")
+
+
+def test_pad_starts_at_the_ambient_temperature_unless_told():
+    assert PadParams(ambient_c=30.0).start_c == 30.0
+    assert PadParams(ambient_c=30.0, start_c=41.0).start_c == 41.0
+
+
+def test_second_bead_has_the_first_ones_lag_unless_told():
+    assert PadParams(sensor_lag_s=12.0).sensor2_lag_s == 12.0
+    assert PadParams(sensor_lag_s=12.0, sensor2_lag_s=20.0).sensor_lag(2) == 20.0
 
 
 def test_pad_starts_at_start_c_with_sensor_agreeing():
@@ -166,18 +176,40 @@ def test_dead_heater_lets_a_warm_pad_cool():
     assert pad.true_c == pytest.approx(22.0 + 18.0 * math.exp(-1.0))
 
 
-def test_detached_sensor_drifts_to_ambient_while_the_pad_stays_hot():
+def test_detached_bead_drifts_to_ambient_while_the_pad_stays_hot():
     pad = Pad(PadParams(start_c=40.0))
-    pad.sensor_detached = True
+    pad.bead(1).coupling = 0.0
     run(pad, 60.0, True)
-    assert pad.sensor_c == pytest.approx(22.0, abs=0.01)
+    assert pad.bead(1).sensor_c == pytest.approx(22.0, abs=0.01)
     assert pad.true_c > 40.0
 
 
-def test_reattached_sensor_reads_the_pad_again():
+def test_the_other_bead_keeps_reading_the_pad_when_one_detaches():
     pad = Pad(PadParams(start_c=40.0))
-    pad.sensor_detached = True
+    pad.bead(1).coupling = 0.0
+    run(pad, 60.0, True)
+    assert pad.bead(2).sensor_c == pytest.approx(pad.true_c, abs=0.5)
+
+
+def test_reattached_bead_reads_the_pad_again():
+    pad = Pad(PadParams(start_c=40.0))
+    pad.bead(1).coupling = 0.0
     run(pad, 60.0, False)
-    pad.sensor_detached = False
+    pad.bead(1).coupling = 1.0
     run(pad, 60.0, False)
     assert pad.sensor_c == pytest.approx(pad.true_c, abs=0.5)
+
+
+def test_partly_coupled_bead_settles_between_room_and_pad():
+    pad = Pad(PadParams(start_c=42.0, loss_w_per_k=0.0))
+    pad.bead(2).coupling = 0.6
+    run(pad, 60.0, False)
+    assert pad.bead(2).sensor_c == pytest.approx(22.0 + 0.6 * 20.0, abs=0.01)
+    assert pad.bead(1).sensor_c == pytest.approx(42.0, abs=0.01)
+
+
+def test_slower_second_bead_lags_further_behind_a_ramp():
+    pad = Pad(PadParams(sensor_lag_s=5.0, sensor2_lag_s=10.0))
+    run(pad, 100.0, True)
+    assert pad.bead(1).sensor_c > pad.bead(2).sensor_c
+    assert pad.true_c > pad.bead(1).sensor_c

@@ -106,9 +106,9 @@ class KitSafety(RuleBasedStateMachine):
             self.kit.command("settings", changes)
         self.check_heat()
 
-    @rule(fault=st.sampled_from(FAULTS))
-    def inject(self, fault):
-        self.sim.inject(fault)
+    @rule(fault=st.sampled_from(FAULTS), coupling=st.floats(0.05, 0.95))
+    def inject(self, fault, coupling):
+        self.sim.inject(fault, coupling=coupling if fault == "sensor_partial" else None)
         if fault in SENSOR_FAULTS and self.sensor_fault_at is None:
             self.sensor_fault_at = self.clock.monotonic()
 

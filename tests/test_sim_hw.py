@@ -7,7 +7,7 @@ import pytest
 from gpiozero import MCP3008
 from gpiozero.pins.mock import MockPWMPin
 
-from firmware.config import AdcConfig, BuzzerConfig, HardwareConfig, RelayConfig
+from firmware.config import AdcConfig, BuzzerConfig, HardwareConfig, RelayConfig, parse_config
 from firmware.devices import HeatRelay, KitButton, KitBuzzer, PadThermometer
 from firmware.plant import PadParams
 from firmware.sim_hw import FAULTS, REFERENCE_THERMISTOR, SimKit, SimMCP3008
@@ -92,7 +92,12 @@ def test_sim_factory_pins_support_pwm(sim_factory):
 
 def test_kit_wires_the_thermistor_to_the_configured_channel(sim_factory):
     SimKit(HardwareConfig(adc=AdcConfig(channel=4)), QUIET, factory=sim_factory)
-    assert set(sim_factory.chip.channels) == {4}
+    assert set(sim_factory.chip.channels) == {4, 1}
+
+
+def test_one_sensor_kit_wires_only_channel_0(sim_factory):
+    SimKit(parse_config({"thermistor2": {"enabled": False}}), QUIET, factory=sim_factory)
+    assert set(sim_factory.chip.channels) == {0}
 
 
 def test_raw_count_matches_the_reference_thermistor_at_the_sensor_temperature(kit):
@@ -128,7 +133,8 @@ def test_noise_differs_between_seeds(sim_factory):
 def test_fault_list_is_the_scenario_fault_list():
     assert set(FAULTS) == {"thermistor_open", "thermistor_short", "relay_stuck_on",
                            "relay_stuck_off", "heater_dead", "sensor_detached", "adc_spike",
-                           "adc_stuck"}
+                           "adc_stuck", "sensor_partial", "feedback_stuck_off",
+                           "feedback_stuck_on"}
 
 
 def test_thermistor_open_reads_the_top_rail(kit, thermometer):
@@ -250,7 +256,7 @@ def test_sensor_detached_drifts_the_reading_to_ambient(sim_factory, closing):
     kit.inject("sensor_detached")
     for _ in range(600):
         kit.step(0.1)
-    assert kit.pad.sensor_detached is True
+    assert kit.pad.bead(1).coupling == 0.0
     assert kit.read_raw() == REFERENCE_THERMISTOR.c_to_count(22.0)
     assert kit.pad.true_c > 30.0
 
@@ -260,15 +266,17 @@ def test_clear_one_fault_keeps_the_others(kit):
     kit.inject("sensor_detached")
     kit.clear("heater_dead")
     assert kit.faults == {"sensor_detached"}
-    assert (kit.pad.heater_dead, kit.pad.sensor_detached) == (False, True)
+    assert (kit.pad.heater_dead, kit.pad.bead(1).coupling) == (False, 0.0)
 
 
 def test_clear_without_a_name_clears_every_fault(kit):
     for fault in FAULTS:
-        kit.inject(fault)
+        kit.inject(fault, sensor="both",
+                   coupling=0.5 if fault == "sensor_partial" else None)
     kit.clear()
     assert kit.faults == set()
-    assert (kit.pad.heater_dead, kit.pad.sensor_detached) == (False, False)
+    assert kit.pad.heater_dead is False
+    assert [bead.coupling for bead in kit.pad.beads] == [1.0, 1.0]
 
 
 # -- the button and the buzzer --------------------------------------------------------------------
@@ -299,3 +307,141 @@ def test_passive_buzzer_sounding_reads_the_pwm_pin(sim_factory, closing):
     assert kit.buzzer_sounding() is True
     buzzer.sound(0)
     assert kit.buzzer_sounding() is False
+
+
+# -- two thermistors --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def thermometer2(sim_factory, closing, kit):
+    return closing(PadThermometer(CONFIG, pin_factory=sim_factory, index=2))
+
+
+def test_sensor_faults_default_to_sensor_1(kit, thermometer, thermometer2):
+    kit.inject("thermistor_open")
+    assert thermometer.read().raw == 1023
+    assert thermometer2.read().temp_c == pytest.approx(22.0, abs=0.2)
+
+
+def test_sensor_fault_on_sensor_2_leaves_sensor_1_reading(kit, thermometer, thermometer2):
+    kit.inject("thermistor_short", sensor=2)
+    assert thermometer2.read().raw == 0
+    assert thermometer.read().temp_c == pytest.approx(22.0, abs=0.2)
+
+
+def test_sensor_fault_on_both_hits_both(kit, thermometer, thermometer2):
+    kit.inject("adc_spike", sensor="both")
+    assert (thermometer.read().raw, thermometer2.read().raw) == (1023, 1023)
+
+
+def test_sensor_2_on_a_one_sensor_kit_is_refused(sim_factory):
+    kit = SimKit(parse_config({"thermistor2": {"enabled": False}}), QUIET, factory=sim_factory)
+    with pytest.raises(ValueError, match="sensor 2"):
+        kit.inject("sensor_detached", sensor=2)
+
+
+def test_detached_sensor_2_reads_the_room_while_sensor_1_follows_the_pad(
+        kit, relay, thermometer, thermometer2):
+    relay.set(True, 0.0)
+    kit.inject("sensor_detached", sensor=2)
+    for _ in range(1200):
+        kit.step(0.1)
+    assert thermometer2.read().temp_c == pytest.approx(22.0, abs=0.3)
+    assert thermometer.read().temp_c > 28.0
+
+
+def test_partial_sensor_reads_ambient_plus_coupling_times_the_rise(sim_factory, closing):
+    kit = SimKit(CONFIG, PadParams(sensor_noise_c=0.0, start_c=42.0, loss_w_per_k=0.0),
+                 factory=sim_factory)
+    second = closing(PadThermometer(CONFIG, pin_factory=sim_factory, index=2))
+    kit.inject("sensor_partial", sensor=2, coupling=0.6)
+    for _ in range(600):
+        kit.step(0.1)
+    assert second.read().temp_c == pytest.approx(22.0 + 0.6 * 20.0, abs=0.2)
+
+
+@pytest.mark.parametrize("coupling", [None, 0.0, 1.0, 1.5])
+def test_partial_sensor_needs_a_coupling_strictly_between_0_and_1(kit, coupling):
+    with pytest.raises(ValueError, match="coupling"):
+        kit.inject("sensor_partial", coupling=coupling)
+
+
+def test_only_sensor_partial_takes_a_coupling(kit):
+    with pytest.raises(ValueError, match="coupling"):
+        kit.inject("sensor_detached", coupling=0.5)
+
+
+def test_clearing_a_partial_sensor_couples_it_fully_again(kit):
+    kit.inject("sensor_partial", sensor=1, coupling=0.5)
+    kit.clear("sensor_partial")
+    assert kit.pad.bead(1).coupling == 1.0
+
+
+def test_second_sensor_offset_reads_that_much_high(sim_factory, closing):
+    SimKit(CONFIG, PadParams(sensor_noise_c=0.0, sensor2_offset_c=0.5), factory=sim_factory)
+    second = closing(PadThermometer(CONFIG, pin_factory=sim_factory, index=2))
+    first = closing(PadThermometer(CONFIG, pin_factory=sim_factory, index=1))
+    assert second.read().temp_c - first.read().temp_c == pytest.approx(0.5, abs=0.25)
+
+
+def test_each_sensor_has_its_own_noise(sim_factory):
+    kit = SimKit(CONFIG, PadParams(sensor_noise_c=0.3), seed=3, factory=sim_factory)
+    ones = [kit.read_raw(1) for _ in range(50)]
+    twos = [kit.read_raw(2) for _ in range(50)]
+    assert ones != twos
+
+
+# -- the supply feedback line ------------------------------------------------------------------
+
+
+def feedback_level(sim_factory) -> bool:
+    return bool(sim_factory.pin(CONFIG.feedback.pin).state)
+
+
+def test_feedback_is_off_while_the_contacts_are_open(kit, sim_factory):
+    kit.step(0.1)
+    assert feedback_level(sim_factory) is False
+
+
+def test_feedback_follows_the_contacts_at_the_next_step(kit, relay, sim_factory):
+    relay.set(True, 0.0)
+    kit.step(0.1)
+    assert feedback_level(sim_factory) is True
+    relay.set(False, 0.2)
+    kit.step(0.1)
+    assert feedback_level(sim_factory) is False
+
+
+def test_feedback_shows_a_welded_relay(kit, relay, sim_factory):
+    kit.inject("relay_stuck_on")
+    assert feedback_level(sim_factory) is True
+
+
+def test_feedback_shows_supply_with_a_dead_heater(kit, relay, sim_factory):
+    kit.inject("heater_dead")
+    relay.set(True, 0.0)
+    kit.step(0.1)
+    assert feedback_level(sim_factory) is True
+
+
+@pytest.mark.parametrize(("fault", "relay_on", "level"), [
+    ("feedback_stuck_off", True, False), ("feedback_stuck_on", False, True)])
+def test_stuck_feedback_ignores_the_contacts(kit, relay, sim_factory, fault, relay_on, level):
+    kit.inject(fault)
+    relay.set(relay_on, 0.0)
+    kit.step(0.1)
+    assert feedback_level(sim_factory) is level
+
+
+def test_active_low_feedback_pulls_the_line_low_when_powered(sim_factory, closing):
+    config = parse_config({"feedback": {"active_high": False}})
+    kit = SimKit(config, QUIET, factory=sim_factory)
+    kit.inject("relay_stuck_on")
+    assert bool(sim_factory.pin(22).state) is False
+
+
+def test_kit_without_feedback_leaves_gpio22_alone(sim_factory):
+    kit = SimKit(parse_config({"feedback": {"enabled": False}}), QUIET, factory=sim_factory)
+    kit.inject("relay_stuck_on")
+    kit.step(0.1)
+    assert "GPIO22" not in {info.name for info in sim_factory.pins}
