@@ -72,6 +72,19 @@ class ThermistorConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    """Optional MQTT / Home Assistant (firmware.mqtt). The password lives only in the file."""
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = 1883
+    username: str = ""
+    password_file: str = ""
+    tls: bool = False
+    topic_prefix: str = ""  # empty: napekit/<hostname>
+    discovery_prefix: str = "homeassistant"
+
+
+@dataclass(frozen=True)
 class HardwareConfig:
     relay: RelayConfig = field(default_factory=RelayConfig)
     button: ButtonConfig = field(default_factory=ButtonConfig)
@@ -79,6 +92,7 @@ class HardwareConfig:
     led: LedConfig = field(default_factory=LedConfig)
     adc: AdcConfig = field(default_factory=AdcConfig)
     thermistor: ThermistorConfig = field(default_factory=ThermistorConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
     def thermistor_model(self) -> Thermistor:
         t = self.thermistor
@@ -112,6 +126,7 @@ _SECTIONS: dict[str, type] = {
     "led": LedConfig,
     "adc": AdcConfig,
     "thermistor": ThermistorConfig,
+    "mqtt": MqttConfig,
 }
 
 _CHOICES = {
@@ -182,6 +197,7 @@ def parse_config(data: dict[str, Any]) -> HardwareConfig:
     _check_pins(config)
     _check_adc(config)
     _check_thermistor(config)
+    _check_mqtt(config.mqtt)
     return config
 
 
@@ -230,6 +246,22 @@ def _check_thermistor(config: HardwareConfig) -> None:
                                   "0-80 C; check the datasheet's form and r_ref_ohm")
     if abs(t.offset_c) > 10:
         raise ConfigError("thermistor.offset_c", f"must be within -10..10 C, got {t.offset_c}")
+
+
+def _check_mqtt(m: MqttConfig) -> None:
+    from firmware.mqtt.topics import check_host, check_topic_prefix
+
+    check_host("mqtt.host", m.host)
+    if not 1 <= m.port <= 65535:
+        raise ConfigError("mqtt.port", f"must be 1-65535, got {m.port}")
+    if m.password_file and not (m.username and Path(m.password_file).is_absolute()):
+        raise ConfigError("mqtt.password_file", "must be an absolute path, and needs "
+                                                "mqtt.username")
+    check_topic_prefix("mqtt.topic_prefix", m.topic_prefix)
+    check_topic_prefix("mqtt.discovery_prefix", m.discovery_prefix)
+    if not m.discovery_prefix:
+        raise ConfigError("mqtt.discovery_prefix", "must not be empty (Home Assistant's "
+                                                   "default is homeassistant)")
 
 
 def load_config(path: str | Path | None) -> HardwareConfig:
