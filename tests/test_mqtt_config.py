@@ -118,3 +118,15 @@ def test_the_password_is_the_first_line_of_its_file(tmp_path):
 
 def test_a_disabled_section_starts_no_bridge():
     assert start_bridge(MqttConfig(enabled=False), dict, lambda n, a: {}, clock=None) is None
+
+
+def test_the_readme_example_is_a_valid_config():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Home Assistant", 1)[1]
+    example = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    m = parse_config(tomllib.loads(example)).mqtt
+    assert m.enabled and m.password_file == "/etc/napekit/mqtt.pass"

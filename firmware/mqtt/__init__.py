@@ -63,6 +63,13 @@ def start_bridge(config: MqttConfig, status_fn: Callable[[], dict[str, Any]],
     """
     if not config.enabled:
         return None
+    try:  # napekit.service allows the daemon no network unless its drop-in says so
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+    except OSError as exc:
+        log.error("MQTT is off: this process may not open network sockets (%s); on the kit "
+                  "add the napekit.service drop-in from the README's Home Assistant section",
+                  exc)
+        return None
     password = None
     if config.password_file:
         password = read_password(config.password_file)

@@ -121,11 +121,17 @@ class MqttBridge:
         if self._worker is not None:
             self._worker.join(timeout=self.stop_timeout_s)
         self._stopping = True
+        said_offline = False
         if self.connected.is_set():
             info = self.client.publish(self.topics.availability, "offline", qos=1, retain=True)
-            with contextlib.suppress(RuntimeError, ValueError):  # not sent: the will says it
+            with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=min(1.0, self.stop_timeout_s))
-        closer = threading.Thread(target=self._close_client, name="mqtt-close", daemon=True)
+            said_offline = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS and info.is_published()
+        # A clean DISCONNECT cancels the last will, so it is sent only once "offline" is
+        # delivered; otherwise the connection is left to drop with the process, and the
+        # broker publishes the will.
+        closer = threading.Thread(target=self._close_client, args=(said_offline,),
+                                  name="mqtt-close", daemon=True)
         closer.start()
         closer.join(timeout=self.stop_timeout_s)
         if closer.is_alive():
@@ -146,8 +152,9 @@ class MqttBridge:
                 return False
         return all(info.is_published() for info in pending)
 
-    def _close_client(self) -> None:
-        self.client.disconnect()
+    def _close_client(self, clean: bool) -> None:
+        if clean:
+            self.client.disconnect()
         self.client.loop_stop()
 
     # -- the worker -------------------------------------------------------------------------
@@ -242,7 +249,8 @@ class MqttBridge:
             self._pending.clear()
             self._state_info = None
         if not self._stopping and was_connected:
-            self._broker_problem(f"connection lost ({reason_code})")
+            why = "" if reason_code == "Unspecified error" else f" ({reason_code})"
+            self._broker_problem(f"connection lost{why}")
 
     def _broker_problem(self, what: str) -> None:
         if self._problem is None:
