@@ -108,9 +108,8 @@ class Mosquitto:
             return False
 
     def kill(self) -> None:
-        """kill -9: the broker vanishes without a word."""
+        """kill -9: the broker vanishes without a word (a stalled one too, without waking)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
             self.proc.kill()
             self.proc.wait(timeout=10)
 
