@@ -164,6 +164,7 @@ def print_control(results: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--no-web", action="store_true", help="skip the web load bench")
+    parser.add_argument("--no-mqtt", action="store_true", help="skip the MQTT lateness bench")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args(argv)
     logging.getLogger("firmware").setLevel(logging.CRITICAL)  # faults here are results
@@ -194,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         results["web"] = web
         print("\n## Web under load (50 concurrent clients, GET /api/status, whole stack)")
         print(json.dumps(web, indent=2))
+
+    if not args.no_mqtt:  # alone: python -m bench.mqtt_load
+        from bench import mqtt_load
+
+        results["mqtt"] = mqtt_load.run_bench()
+        mqtt_load.print_figures(results["mqtt"])
 
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {args.out}")

@@ -109,6 +109,19 @@ class SensorSpec:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    """Optional MQTT / Home Assistant (firmware.mqtt). The password lives only in the file."""
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = 1883
+    username: str = ""
+    password_file: str = ""
+    tls: bool = False
+    topic_prefix: str = ""  # empty: napekit/<hostname>
+    discovery_prefix: str = "homeassistant"
+
+
+@dataclass(frozen=True)
 class HardwareConfig:
     relay: RelayConfig = field(default_factory=RelayConfig)
     button: ButtonConfig = field(default_factory=ButtonConfig)
@@ -118,6 +131,7 @@ class HardwareConfig:
     thermistor: ThermistorConfig = field(default_factory=ThermistorConfig)
     thermistor2: SecondThermistorConfig = field(default_factory=SecondThermistorConfig)
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
     def thermistor_model(self, index: int = 1) -> Thermistor:
         """The conversion of thermistor ``index`` (1 or 2), calibration offset included."""
@@ -163,6 +177,7 @@ _SECTIONS: dict[str, type] = {
     "thermistor": ThermistorConfig,
     "thermistor2": SecondThermistorConfig,
     "feedback": FeedbackConfig,
+    "mqtt": MqttConfig,
 }
 
 _CHOICES = {
@@ -235,6 +250,7 @@ def parse_config(data: dict[str, Any]) -> HardwareConfig:
     _check_pins(config)
     _check_adc(config)
     _check_thermistor(config)
+    _check_mqtt(config.mqtt)
     return config
 
 
@@ -300,6 +316,22 @@ def _check_thermistor(config: HardwareConfig) -> None:
         if abs(t.offset_c) > limit:
             raise ConfigError(f"{name}.offset_c", f"must be within -{limit:g}..{limit:g} C "
                               f"(a calibration offset), got {t.offset_c}")
+
+
+def _check_mqtt(m: MqttConfig) -> None:
+    from firmware.mqtt.topics import check_host, check_topic_prefix
+
+    check_host("mqtt.host", m.host)
+    if not 1 <= m.port <= 65535:
+        raise ConfigError("mqtt.port", f"must be 1-65535, got {m.port}")
+    if m.password_file and not (m.username and Path(m.password_file).is_absolute()):
+        raise ConfigError("mqtt.password_file", "must be an absolute path, and needs "
+                                                "mqtt.username")
+    check_topic_prefix("mqtt.topic_prefix", m.topic_prefix)
+    check_topic_prefix("mqtt.discovery_prefix", m.discovery_prefix)
+    if not m.discovery_prefix:
+        raise ConfigError("mqtt.discovery_prefix", "must not be empty (Home Assistant's "
+                                                   "default is homeassistant)")
 
 
 def load_config(path: str | Path | None) -> HardwareConfig:

@@ -79,6 +79,7 @@ class KitDaemon:
         self._stopped = False
         self.server = ControlServer(socket_path, self.handle)
         self._thread: threading.Thread | None = None
+        self.mqtt = None  # the MQTT bridge (firmware.mqtt) when [mqtt] enabled
 
     # -- control socket -------------------------------------------------------------------
     def handle(self, cmd: str, args: dict[str, Any], uid: int | None) -> dict[str, Any]:
@@ -213,6 +214,10 @@ class KitDaemon:
         self._thread = threading.Thread(target=self._guarded_loop, name="control-loop",
                                         daemon=True)
         self._thread.start()
+        if self.kit.config.mqtt.enabled:  # its own threads; never called by the loop
+            from firmware.mqtt import start_bridge
+            self.mqtt = start_bridge(self.kit.config.mqtt, self.kit.status, self.kit.command,
+                                     self.clock)
 
     def _guarded_loop(self) -> None:
         try:
@@ -231,6 +236,8 @@ class KitDaemon:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.kit.relay.force_off(self.clock.monotonic())
+        if self.mqtt is not None:  # bounded in time; before the kit closes
+            self.mqtt.stop()
         self.server.close()
         self.kit.close()
 
