@@ -15,11 +15,10 @@ import json
 import pytest
 
 from firmware.client import DaemonUnavailable
+from tests.test_web_api import assert_error, bearer, csrf, pair
 from web import create_app, events
 from web.events import StatusHub, significant
 from web.export import SAMPLE_COLUMNS, SESSION_COLUMNS, to_csv
-
-from tests.test_web_api import assert_error, bearer, csrf, pair
 
 
 @pytest.fixture
