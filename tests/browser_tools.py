@@ -226,8 +226,14 @@ try {
     list.getEntries().forEach(function (e) {
       if (e.hadRecentInput) return;
       window.__nkShift += e.value;
-      window.__nkShifts.push({value: e.value, nodes: (e.sources || []).map(function (s) {
-        var n = s.node; return n ? (n.id || n.className || n.nodeName) : "?"; })});
+      window.__nkShifts.push({value: e.value, at_ms: Math.round(e.startTime),
+        nodes: (e.sources || []).map(function (s) {
+          var n = s.node;
+          if (n && n.nodeType === 3) n = n.parentNode;
+          return (n ? (n.id || n.className || n.nodeName) : "?") + " y " +
+            Math.round(s.previousRect.y) + "->" + Math.round(s.currentRect.y) + " h " +
+            Math.round(s.previousRect.height) + "->" + Math.round(s.currentRect.height);
+        })});
     });
   }).observe({type: "layout-shift", buffered: true});
 } catch (e) {}
@@ -244,7 +250,7 @@ def new_context(browser, width: int, scheme: str):
 
 def wait_ready(page) -> None:
     """The page has drawn its data (app.js removes body.loading)."""
-    page.wait_for_function("!document.body.classList.contains('loading')")
+    page.wait_for_function("() => !document.body.classList.contains('loading')")
 
 
 def layout_shift(page) -> tuple[float, list]:

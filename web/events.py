@@ -58,6 +58,7 @@ RETRY_MS = 2000
 MAX_STREAMS = 4
 STATUS_TIMEOUT_S = 1.0
 TEMP_STEP_C = 0.1
+FRESH_TIMEOUT_S = 2.0
 
 
 # -- what counts as a change --------------------------------------------------------------
@@ -134,7 +135,8 @@ class StatusHub:
         self._idle_since: float | None = None
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
-        self.polls = 0
+        self._started = 0  # polls begun
+        self.polls = 0     # polls finished (numbered as begun)
 
     @property
     def streams(self) -> int:
@@ -160,7 +162,26 @@ class StatusHub:
 
     def poll_once(self) -> Snapshot | None:
         """Ask the daemon once; publish (and wake the streams) if anything shown changed."""
-        self.polls += 1
+        with self._cond:
+            self._started += 1
+            number = self._started
+        try:
+            return self._poll()
+        finally:
+            with self._cond:
+                self.polls = max(self.polls, number)
+                self._cond.notify_all()
+
+    def fresh(self, timeout_s: float) -> Snapshot | None:
+        """The snapshot after a poll that began after this call: a new stream's first
+        event is the status now, not one from before the page loaded. Wakes the poller."""
+        with self._cond:
+            target = self._started + 1
+            self._wake.set()
+            self._cond.wait_for(lambda: self.polls >= target, timeout=max(0.0, timeout_s))
+            return self._snap
+
+    def _poll(self) -> Snapshot | None:
         try:
             status = dict(self._fetch())
             error = None
@@ -207,6 +228,7 @@ class StatusHub:
                     return
             self.poll_once()
             self._wake.wait(self.poll_s)
+            self._wake.clear()
 
 
 def init_app(app) -> None:
@@ -236,6 +258,7 @@ def stream(status_hub: StatusHub, *, lifetime_s: float, heartbeat_s: float,
     yield f"retry: {RETRY_MS}\n\n"
     started = last_out = last_auth = monotonic()
     seq, stages_seq = -1, -1
+    status_hub.fresh(FRESH_TIMEOUT_S)
     while True:
         now = monotonic()
         left = started + lifetime_s - now

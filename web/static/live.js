@@ -50,14 +50,16 @@
         return;
       }
       mode("events");
+      var heard = false;  // this connection delivered something
       es.addEventListener("status", function (e) {
+        heard = true;
         alive();
         var s = parse(e.data);
         if (!s) return;
         NK.setConn("up");
         deliver(s);
       });
-      es.addEventListener("heartbeat", alive);
+      es.addEventListener("heartbeat", function () { heard = true; alive(); });
       es.addEventListener("unavailable", function (e) {
         alive();
         NK.setConn("down");
@@ -69,9 +71,10 @@
       });
       es.onerror = function () {
         // CLOSED: the web answered with an error (401, 503...): poll, which also says
-        // which. CONNECTING: the browser reconnects by itself (a stream ends every
-        // couple of minutes); the watchdog steps in if that takes too long.
-        if (es && es.readyState === 2) fallback();
+        // which. Never heard anything: events do not get through here: poll. Otherwise
+        // the browser reconnects by itself (a stream ends every couple of minutes); the
+        // watchdog steps in if that takes too long.
+        if (es && (es.readyState === 2 || !heard)) fallback();
       };
       alive();
     }

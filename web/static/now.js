@@ -25,8 +25,8 @@
     idle: ["Not running", "The pad is off. Press Start to begin a session."],
     preheat: ["Heating", "The pad is heating up to your target."],
     warmup: ["Warm-up", "The pad holds your target while the warmth soaks in."],
-    ready: ["Ready", "Warm-up done. Take the pad off, then press the kit's button or Start massage."],
-    massage: ["Massage", ""],
+    ready: ["Ready", "Take the pad off, then press the kit's button or Start massage."],
+    massage: ["Massage", "Follow the stage below."],
     done: ["Done", "Session complete. The pad is off."],
     fault: ["Stopped by a fault", "The kit turned the heat off."]
   };
