@@ -1,5 +1,6 @@
 """``make bench``: control quality against peers, safety reactions, simulation speed,
-web latency under load, control-loop lateness and memory. Figures are printed and written
+web latency under load, control-loop lateness and memory, the live status's bytes and CPU
+(polling vs server-sent events, bench.web_push) and Lighthouse per page. Figures are printed and written
 to ``bench/results.json``.
 
 Everything runs through the real firmware: the control comparison drives each control law
@@ -194,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
         results["web"] = web
         print("\n## Web under load (50 concurrent clients, GET /api/status, whole stack)")
         print(json.dumps(web, indent=2))
+
+        from bench import lighthouse_pages, web_push
+
+        results["web_push"] = web_push.run_bench()
+        web_push.print_table(results["web_push"])
+        results["lighthouse"] = lighthouse_pages.run_bench()
+        lighthouse_pages.print_table(results["lighthouse"])
 
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {args.out}")
