@@ -1,7 +1,7 @@
 """``make bench``: control quality against peers, safety reactions, simulation speed,
 web latency under load, control-loop lateness and memory, the live status's bytes and CPU
-(polling vs server-sent events, bench.web_push) and Lighthouse per page. Figures are printed and written
-to ``bench/results.json``.
+(polling vs server-sent events, bench.web_push) and Lighthouse per page. Figures are
+printed and written to ``bench/results.json``.
 
 Everything runs through the real firmware: the control comparison drives each control law
 inside the real kit with ``napekit simulate``'s runner (supervisor, relay choke point,
