@@ -4,7 +4,8 @@
   var NK = window.NK;
   // ---- the SVG line chart (Now and History) -----------------------------------------------
   /* points: [{x, y, relay}] with x in seconds; opts: {target, xLabel(x) -> text, empty,
-     bands: [{from, to, label}] (x in the same seconds: a shaded band per phase or stage)}.
+     bands: [{from, to, label}] (x in the same seconds: a shaded band per phase or stage),
+     xStart, xEnd: widen the time axis (a whole session, beyond its first and last sample)}.
      The heat-on strip under the plot comes from the points' relay flags. */
   NK.drawChart = function (svg, points, opts) {
     opts = opts || {};
@@ -23,6 +24,8 @@
     lo = Math.floor(lo - 0.5); hi = Math.ceil(hi + 0.5);
     if (hi - lo < 4) { var mid = (hi + lo) / 2; lo = Math.floor(mid - 2); hi = lo + 4; }
     var x0 = points[0].x, x1 = points[points.length - 1].x;
+    if (typeof opts.xStart === "number") x0 = Math.min(x0, opts.xStart);
+    if (typeof opts.xEnd === "number") x1 = Math.max(x1, opts.xEnd);
     if (x1 - x0 < 1) x1 = x0 + 1;
     function sx(x) { return L + (x - x0) / (x1 - x0) * pw; }
     function sy(y) { return T + (hi - y) / (hi - lo) * ph; }

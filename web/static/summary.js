@@ -56,6 +56,8 @@
     NK.drawChart(svg, series, {
       target: s.target_c,
       bands: NK.stageBands(s, t0, titles),
+      xStart: 0,
+      xEnd: typeof s.ended_at === "number" ? s.ended_at - t0 : undefined,
       empty: "No readings were kept for this session.",
       xLabel: function (x) { return x < 90 ? Math.round(x) + " s" : Math.round(x / 60) + " min"; }
     });
