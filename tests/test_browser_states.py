@@ -228,6 +228,7 @@ def paired_page(kit: Kit, browser):
     expect(page.locator("#state-word")).to_have_attribute("data-state", "idle")
     page.evaluate("localStorage.setItem('napekit.guide_seen', '1')")
     yield page
+    page.unroute_all(behavior="ignoreErrors")  # a routed poll may still be under way
     context.close()
 
 
