@@ -1,6 +1,7 @@
 """``make bench``: control quality against peers, safety reactions, simulation speed,
-web latency under load, control-loop lateness and memory. Figures are printed and written
-to ``bench/results.json``.
+web latency under load, control-loop lateness and memory, the live status's bytes and CPU
+(polling vs server-sent events, bench.web_push) and Lighthouse per page. Figures are
+printed and written to ``bench/results.json``.
 
 Everything runs through the real firmware: the control comparison drives each control law
 inside the real kit with ``napekit simulate``'s runner (supervisor, relay choke point,
@@ -196,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\n## Web under load (50 concurrent clients, GET /api/status, whole stack)")
         print(json.dumps(web, indent=2))
 
+        from bench import lighthouse_pages, web_push
+
+        results["web_push"] = web_push.run_bench()
+        web_push.print_table(results["web_push"])
+        results["lighthouse"] = lighthouse_pages.run_bench()
+        lighthouse_pages.print_table(results["lighthouse"])
     if not args.no_mqtt:  # alone: python -m bench.mqtt_load
         from bench import mqtt_load
 

@@ -21,166 +21,43 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path(os.environ.get("NAPEKIT_CHROMIUM", "/usr/bin/chromium"))
-REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-SPEED = 30  # the simulated kit's clock runs 30 times real time
-PHONE = {"width": 360, "height": 740}
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-# CI sets NAPEKIT_REQUIRE_BROWSER=1 (and installs chromium): there a missing browser is a
-# failure, not a quiet skip. A developer without chromium sees the tests skipped, saying why.
-if not CHROMIUM.exists() and os.environ.get("NAPEKIT_REQUIRE_BROWSER") == "1":
-    raise RuntimeError(f"NAPEKIT_REQUIRE_BROWSER=1 but there is no chromium at {CHROMIUM}")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason=f"browser tests need Debian's chromium at {CHROMIUM} "
-                              "(apt-get install chromium)"),
-]
-
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="browser tests need the playwright package (pip install "
-                                  "playwright; its own browser download is not needed)")
-expect = sync_api.expect
-
-
-# -- the real kit as a subprocess -----------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen | None, deadline_s: float,
-                  log: Path | None = None) -> None:
-    end = time.monotonic() + deadline_s
-    last = ""
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            text = log.read_text(errors="replace")[-3000:] if log else ""
-            raise AssertionError(f"the kit exited with {proc.returncode}:\n{text}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
-                body = r.read().decode()
-                if r.status == 200 and '"daemon":true' in body.replace(" ", ""):
-                    return
-                last = body
-        except (OSError, urllib.error.URLError) as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    text = log.read_text(errors="replace")[-3000:] if log else ""
-    raise AssertionError(f"{url}/healthz not healthy in {deadline_s} s ({last}):\n{text}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # Ctrl-C: both processes stop, heat off
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-class Kit:
-    def __init__(self, url: str, proc: subprocess.Popen, data_dir: Path, log: Path) -> None:
-        self.url = url
-        self.proc = proc
-        self.data_dir = data_dir
-        self.log = log
+from tests.browser_tools import (
+    PHONE,
+    REPO,
+    SPEED,
+    Kit,
+    Watch,
+    _free_port,
+    _no_sideways_scroll,
+    _pair,
+    _shot,
+    _stop,
+    _wait_healthy,
+    expect,
+    launch_browser,
+    start_kit,
+    wait_ready,
+)
+from tests.browser_tools import pytestmark as pytestmark
 
 
 @pytest.fixture(scope="module")
 def kit() -> Iterator[Kit]:
-    """``napekit run --sim --speed 30`` on a free loopback port, with its own data dir."""
-    tmp = Path(tempfile.mkdtemp(prefix="nkb-"))  # short: the control socket lives here
-    port = _free_port()
-    log = tmp / "kit.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("NAPEKIT_SOCKET", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "firmware", "run", "--sim", "--speed", str(SPEED),
-             "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp / "data")],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, 30.0, log)
-        yield Kit(url, proc, tmp / "data", log)
-    finally:
-        _stop(proc)
-        shutil.rmtree(tmp, ignore_errors=True)
+    with start_kit() as k:
+        yield k
 
 
-# -- the browser ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    home = Path(tempfile.mkdtemp(prefix="nkb-home-"))
-    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
-               XDG_CACHE_HOME=str(home / ".cache"), XDG_DATA_HOME=str(home / ".local/share"),
-               XDG_RUNTIME_DIR=str(home / "run"))
-    (home / "run").mkdir(mode=0o700)
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=env,
-                              timeout=30_000)
-        try:
-            yield b
-        finally:
-            b.close()
-    shutil.rmtree(home, ignore_errors=True)
-
-
-class Watch:
-    """Console errors, script errors and every request a page makes."""
-
-    def __init__(self, page) -> None:
-        self.console: list[str] = []
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        page.on("console", lambda m: self.console.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("request", lambda r: self.requests.append(r.url))
-
-    def foreign(self, base: str) -> list[str]:
-        return [u for u in self.requests if not (u == base or u.startswith(base + "/"))]
-
-
-def _shot(page, name: str, *, full: bool = False) -> Path:
-    """What the phone shows (``full``: the whole page; sticky bars then sit mid-page)."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full)
-    return path
-
-
-def _no_sideways_scroll(page, width: int) -> None:
-    sw = page.evaluate("document.documentElement.scrollWidth")
-    assert sw <= width, f"{page.url}: content is {sw} px wide in a {width} px viewport"
-
-
-def _pair(page) -> None:
-    """Pair through the virtual kit, as a newcomer would: Pair, then the kit's Hold."""
-    page.get_by_role("button", name="Pair this phone").click()
-    expect(page.locator("#pair-code")).to_have_text(re.compile(r"^\d{4}$"))
-    expect(page.locator("#simkit")).to_have_attribute("open", "")
-    page.locator("#sim-hold").click()
+    yield from launch_browser()
 
 
 # -- the walk-through -------------------------------------------------------------------------
@@ -196,7 +73,9 @@ def test_newcomer_pairs_sets_starts_follows_and_stops(kit: Kit, browser) -> None
         expect(page.get_by_role("heading", name="Pair this phone")).to_be_visible()
         expect(page.locator("#simkit")).to_be_visible()
         expect(page.locator("#content")).to_be_hidden()
-        page.wait_for_load_state("networkidle")
+        expect(page.get_by_role("main")).to_be_visible()  # the pairing screen is the main
+        wait_ready(page)
+        page.wait_for_timeout(500)
         _shot(page, "01-first-visit")
         assert watch.errors == [], watch.errors
         assert watch.console == [], f"console errors on a first visit: {watch.console}"
@@ -256,6 +135,10 @@ def test_newcomer_pairs_sets_starts_follows_and_stops(kit: Kit, browser) -> None
         expect(page.locator("#state-word")).to_have_attribute("data-state", "preheat")
         expect(page.locator("#relay")).to_have_text("heating")
         expect(page.locator("#chart-card")).to_be_visible()
+        expect(page.locator("#first-note")).to_be_hidden()  # "New here?" only when idle
+        expect(page.locator(".phase-strip [aria-current=step]")).to_have_text("Heating")
+        expect(page.locator("#dose-text")).to_contain_text("Heat dose")
+        assert page.evaluate("document.body.dataset.live") == "events"
         page.wait_for_function(
             "t => parseFloat(document.getElementById('temp').textContent) > t + 3",
             arg=start_temp, timeout=20_000)
@@ -270,16 +153,30 @@ def test_newcomer_pairs_sets_starts_follows_and_stops(kit: Kit, browser) -> None
         _shot(page, "08-warmup")
 
         # 5. Next skips to the massage; a stage advances by itself (auto-advance); stop.
+        # Skipping the heat asks first, in a dialog: Keep heating changes nothing.
         next_btn = page.locator("#btn-next")
-        expect(next_btn).to_have_accessible_name("Next: skip warm-up")
+        expect(next_btn).to_have_accessible_name("Skip heating")
         next_btn.click()
+        skip = page.get_by_role("dialog", name="Skip the heating?")
+        expect(skip).to_be_visible()
+        page.get_by_role("button", name="Keep heating").click()
+        expect(skip).to_be_hidden()
+        expect(page.locator("#state-word")).to_have_attribute("data-state", "warmup")
+        next_btn.click()
+        page.get_by_role("button", name="Yes, skip heating").click()
         expect(page.locator("#state-word")).to_have_attribute("data-state", "ready")
         expect(page.locator("#relay")).to_have_text("heat off")
-        expect(next_btn).to_have_accessible_name("Next: begin massage")
-        next_btn.click()
+        # Ready: the text names the button that does it, and that button is enabled.
+        expect(page.locator("#state-sub")).to_contain_text("Start massage")
+        start_massage = page.get_by_role("button", name="Start massage")
+        expect(start_massage).to_be_enabled()
+        expect(next_btn).to_be_disabled()
+        _shot(page, "08b-ready")
+        start_massage.click()
         expect(page.locator("#state-word")).to_have_attribute("data-state", "massage")
         expect(page.locator("#stage-count")).to_have_text("Stage 1 of 5")
         expect(page.locator("#stage-title")).to_have_text("Gliding strokes")
+        expect(next_btn).to_have_accessible_name("Next stage")
         _shot(page, "09-massage-stage-1")
         next_btn.click()
         expect(page.locator("#stage-count")).to_have_text("Stage 2 of 5")
@@ -292,12 +189,23 @@ def test_newcomer_pairs_sets_starts_follows_and_stops(kit: Kit, browser) -> None
         page.locator("#btn-stop").click()
         expect(page.locator("#state-word")).to_have_attribute("data-state", "idle")
         expect(page.locator("#btn-start")).to_be_enabled()
-        _shot(page, "11-stopped")
+        # The session's summary stays (whole curve, stages done) until dismissed.
+        summary = page.locator("#summary-card")
+        expect(summary).to_be_visible()
+        expect(page.locator("#summary-title")).to_have_text("Session stopped")
+        expect(page.locator("#summary-stages")).to_contain_text("Left shoulder knead")
+        expect(summary.locator("path.line")).to_have_count(1)
+        _shot(page, "11-stopped-summary")
+        page.wait_for_timeout(6000)  # longer than the kit's 5 s "done"
+        expect(summary).to_be_visible()
+        page.get_by_role("button", name="Dismiss").click()
+        expect(summary).to_be_hidden()
+        _shot(page, "11b-stopped")
 
         # 6. History shows the session with its curve; the Guide shows the routine.
         page.get_by_role("link", name="History").click()
         first = page.locator("#sessions .session").first
-        expect(first).to_contain_text("Stopped")
+        expect(first).to_contain_text("Stopped before the end")
         expect(first).to_contain_text("41.5 °C")
         first.get_by_role("button").click()
         expect(first.locator("svg.chart path.line")).to_have_count(1)
@@ -330,7 +238,7 @@ def test_no_sideways_scrolling_at_320px(kit: Kit, browser) -> None:
         expect(page.locator("#state-word")).to_have_attribute("data-state", "idle")
         for path in ("/", "/settings", "/history", "/guide", "/pair"):
             page.goto(kit.url + path)
-            page.wait_for_load_state("networkidle")
+            wait_ready(page)
             page.locator("#simkit summary").click()
             _no_sideways_scroll(page, 320)
         page.goto(kit.url + "/settings")
@@ -364,9 +272,10 @@ def test_fault_shows_and_a_long_press_clears_it(kit: Kit, browser) -> None:
         page.get_by_label("Inject a fault").select_option("thermistor_open")
         page.get_by_role("button", name="Inject", exact=True).click()
         expect(page.locator("#state-word")).to_have_attribute("data-state", "fault")
-        banner = page.get_by_role("alert")
+        banner = page.locator("#fault")
         expect(banner).to_contain_text("thermistor")
-        expect(banner).to_contain_text("A long press on the kit's button clears it once fixed.")
+        expect(page.locator("#temp")).to_have_text("no reading")  # never a stale number
+        expect(banner).to_contain_text("hold the kit's button for 2 seconds to clear it")
         expect(page.locator("#relay")).to_have_text("heat off")
         expect(page.locator("#btn-start")).to_be_disabled()
         page.evaluate("window.scrollTo(0, 0)")

@@ -213,11 +213,28 @@ def test_page_script_finds_its_elements(client, path):
 
 
 @pytest.mark.parametrize("path", sorted(PAGES))
-def test_shared_script_finds_its_elements(client, path):
+@pytest.mark.parametrize("script", ["app.js", "pairing.js", "simkit.js"])
+def test_shared_script_finds_its_elements(client, path, script):
     page = parse(client.get(path).get_data(as_text=True))
     optional = {"paired"}  # only on /pair; looked up with a null check
-    missing = _ids_used("app.js") - page.ids - optional
+    missing = _ids_used(script) - page.ids - optional
     assert missing == set()
+
+
+def test_the_summary_script_finds_its_elements_on_now(client):
+    page = parse(client.get("/").get_data(as_text=True))
+    assert _ids_used("summary.js") - page.ids == set()
+
+
+def test_kit_facts_come_from_the_firmware(client):
+    """Limits and fault codes reach the scripts from firmware.limits / firmware.states."""
+    from firmware import limits
+    from firmware.states import Fault
+
+    html = client.get("/").get_data(as_text=True)
+    assert f'data-dose-limit="{limits.DOSE_LIMIT_CEM43}"' in html
+    powered = re.search(r'data-powered-faults="([^"]*)"', html).group(1).split()
+    assert set(powered) == {f.value for f in Fault if f.pad_powered}
 
 
 def test_every_control_is_labelled(client):

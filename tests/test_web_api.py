@@ -76,7 +76,9 @@ PROTECTED = [
     ("POST", "/api/session/start"), ("POST", "/api/session/next"),
     ("POST", "/api/session/stop"), ("GET", "/api/sessions"), ("GET", "/api/sessions/1"),
     ("GET", "/api/routine"), ("GET", "/api/csrf"), ("GET", "/api/phones"),
-    ("DELETE", "/api/phones/1"), ("GET", "/openapi.json"),
+    ("DELETE", "/api/phones/1"), ("GET", "/openapi.json"), ("GET", "/api/events"),
+    ("GET", "/api/sessions.csv"), ("GET", "/api/sessions/1/samples.csv"),
+    ("POST", "/api/session/pause"), ("POST", "/api/session/resume"),
 ]
 
 

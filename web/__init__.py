@@ -9,6 +9,9 @@ may come on. It can crash, hang or be flooded without touching the heat.
 - :mod:`web.headers`: the Host allow-list (DNS rebinding) first, security headers last;
 - :mod:`web.auth`: pairing tokens (cookie or Bearer), CSRF, cross-site refusal;
 - :mod:`web.api`: the JSON API; :mod:`web.openapi`: ``/openapi.json``;
+- :mod:`web.events`: ``/api/events`` (server-sent events from one shared status poller);
+- :mod:`web.export`: the history as CSV;
+- :mod:`web.compression`: gzip/brotli for pages, static files and JSON (never events);
 - :mod:`web.errors`: every refusal as ``{"error", "field"}``;
 - ``web.pages`` (when present): the page shells and static files.
 """
@@ -23,7 +26,7 @@ from typing import Any
 from flask import Flask
 
 from firmware.client import default_socket_path
-from web import api, auth, daemon, errors, headers, openapi
+from web import api, auth, compression, daemon, errors, events, export, headers, openapi
 from web.hosts import HostAllowList
 from web.jsonbody import MAX_BODY_BYTES
 
@@ -41,7 +44,9 @@ def _host_list(value: Any) -> list[str]:
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The app. Config: ``SOCKET`` (daemon socket path), ``ALLOWED_HOSTS`` (extra names),
     ``TESTING``; also ``CLOCK`` (an object with ``monotonic()``, for tests),
-    ``AUTH_CACHE_S`` and ``PAIRING_RATE`` (``(count, window_s)``)."""
+    ``AUTH_CACHE_S`` and ``PAIRING_RATE`` (``(count, window_s)``); the event stream's
+    ``EVENTS_MAX_STREAMS``, ``EVENTS_LIFETIME_S``, ``EVENTS_HEARTBEAT_S``, ``EVENTS_POLL_S``
+    (see :mod:`web.events`)."""
     app = Flask(__name__, static_folder=None)  # static files belong to web.pages
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
@@ -66,9 +71,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                                         monotonic=monotonic))
     auth.init_app(app, monotonic)
     api.init_app(app, monotonic)
+    events.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(events.bp)
+    app.register_blueprint(export.bp)
     app.register_blueprint(openapi.bp)
     if importlib.util.find_spec("web.pages") is not None:
         pages = importlib.import_module("web.pages")
         app.register_blueprint(pages.bp)
+    compression.init_app(app)  # last: it compresses what the others answered
     return app

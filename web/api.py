@@ -109,6 +109,18 @@ def session_stop():
     return _session_command("stop")
 
 
+@bp.post("/api/session/pause")
+def session_pause():
+    """Hold the massage stage's countdown (the daemon's ``pause``; 400 from a daemon that
+    does not know it yet: the page shows Pause only when the status has ``paused``)."""
+    return _session_command("pause")
+
+
+@bp.post("/api/session/resume")
+def session_resume():
+    return _session_command("resume")
+
+
 @bp.get("/api/sessions")
 def sessions():
     return jsonify(daemon.call("sessions"))

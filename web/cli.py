@@ -18,7 +18,9 @@ from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-DEFAULT_THREADS = 8
+# Each open Now page holds one thread for its event stream (web.events): a third of the
+# threads at most go to streams, the rest answer ordinary requests.
+DEFAULT_THREADS = 12
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str = "web") -> None:
@@ -39,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "web") -> None:
 def _check(args: argparse.Namespace) -> str | None:
     if not 0 < args.port < 65536:
         return "--port must be 1 to 65535"
-    if not 1 <= args.threads <= 64:
-        return "--threads must be 1 to 64"
+    if not 3 <= args.threads <= 64:
+        return "--threads must be 3 to 64"
     return None
 
 
@@ -58,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
     extra = list(args.allow_host)
     extra += [h for h in os.environ.get("NAPEKIT_ALLOWED_HOSTS", "").split(",") if h.strip()]
-    app = create_app({"SOCKET": args.socket, "ALLOWED_HOSTS": extra})
+    app = create_app({"SOCKET": args.socket, "ALLOWED_HOSTS": extra,
+                      "EVENTS_MAX_STREAMS": max(1, args.threads // 3)})
     try:
         server = create_server(
             app, host=args.host, port=args.port, threads=args.threads, ident="napekit",

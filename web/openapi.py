@@ -17,13 +17,14 @@ from flask import Blueprint, current_app, jsonify
 from firmware import __version__
 from firmware import limits as L
 from firmware.routine import STAGE_MAX_S, STAGE_MIN_S
+from firmware.states import Fault, State
+from web import events
 from web.auth import protected
 
 bp = Blueprint("openapi", __name__)
 
-STATES = ["idle", "preheat", "warmup", "ready", "massage", "done", "fault"]
-FAULT_CODES = ["overtemp", "sensor_open", "sensor_short", "sensor_stale", "no_heat",
-               "runaway", "overrun", "internal"]
+STATES = [str(s) for s in State]
+FAULT_CODES = [str(f) for f in Fault]
 SIM_FAULTS = ["thermistor_open", "thermistor_short", "relay_stuck_on", "relay_stuck_off",
               "heater_dead", "sensor_detached", "adc_spike", "adc_stuck"]
 
@@ -76,7 +77,10 @@ SCHEMAS: dict[str, Any] = {
     "Fault": {
         "type": ["object", "null"], "required": ["code", "message"],
         "properties": {"code": {"type": "string", "enum": FAULT_CODES},
-                       "message": {"type": "string"}},
+                       "message": {"type": "string"},
+                       "clear_refused": {"type": "string", "description": (
+                           "why the last long press did not clear the fault, in the "
+                           "kit's words (when the daemon reports it)")}},
     },
     "Stage": {
         "type": "object", "required": ["id", "title", "instruction", "duration_s"],
@@ -98,10 +102,26 @@ SCHEMAS: dict[str, Any] = {
             "phase": {"type": ["object", "null"],
                       "properties": {"title": {"type": "string"},
                                      "instruction": {"type": "string"}}},
-            "temp_c": NULLABLE_NUM,
+            "temp_c": {"type": ["number", "null"],
+                       "description": "the hotter valid reading; null: no valid reading"},
+            "temp1_c": {"type": ["number", "null"], "description": "sensor 1; null: none"},
+            "temp2_c": {"type": ["number", "null"],
+                        "description": "sensor 2; null: none (or a one-sensor kit)"},
+            "sensors": {"type": "integer", "enum": [1, 2],
+                        "description": "thermistors this kit is built with"},
             "target_c": NUM,
-            "relay": {"type": "boolean", "description": "heat on (relay contacts)"},
-            "dose_cem43": NUM,
+            "relay": {"type": "boolean", "description": "heat on (relay commanded)"},
+            "powered": {"type": ["boolean", "null"], "description": (
+                "the pad's supply as the feedback input reads it (null: no feedback input);"
+                " true while relay is false means a welded relay")},
+            "paused": {"type": "boolean", "description": "a massage stage's countdown is "
+                                                        "on hold (pause / resume)"},
+            "dose_cem43": {"type": "number", "description": "this session's heat dose "
+                                                            "(CEM43 minutes)"},
+            "dose_day_cem43": {"type": "number", "description": "heat dose in the last "
+                                                                "24 hours"},
+            "heat_available_at": {"type": ["number", "null"], "description": (
+                "Unix seconds when the daily dose allows heat again (null: it does now)")},
             "heat_on_s": NUM,
             "fault": _ref("Fault"),
             "buzzer": {"type": ["string", "null"]},
@@ -127,7 +147,12 @@ SCHEMAS: dict[str, Any] = {
             "ended_at": NULLABLE_NUM,
             "target_c": NUM, "hold_min": {"type": "integer"},
             "outcome": {"type": ["string", "null"]},
+            "fault": _ref("Fault"),
             "stages": {"type": "array", "items": {"type": "string"}},
+            "stage_times": {"type": "array", "description": (
+                "when each phase or stage began (when the daemon records it)"),
+                "items": {"type": "object", "properties": {"id": {"type": "string"},
+                                                           "t_s": NUM}}},
             "max_temp_c": NULLABLE_NUM, "dose_cem43": NUM, "heat_on_s": NUM,
         },
     },
@@ -278,8 +303,36 @@ def _paths() -> dict[str, Any]:
            for name, summary in (("start", "start a session (or go on from ready)"),
                                  ("next", "skip ahead, as a short press does"),
                                  ("stop", "stop, heat off"))},
+        "/api/events": {"get": _op(
+            "the status as server-sent events: 'status' at each change (the first one, and"
+            " one after a change of the stage list, carry 'stages'; the others omit it), "
+            "'unavailable' while the daemon is away, 'heartbeat' after "
+            f"{events.HEARTBEAT_S:.0f} s of silence, 'unpaired' when the pairing was "
+            f"revoked; the stream ends after {events.LIFETIME_S:.0f} s and the browser "
+            "reconnects. 503 with Retry-After when too many streams are open.",
+            {"description": "an event stream",
+             "content": {"text/event-stream": {"schema": {"type": "string"}}}})},
+        **{f"/api/session/{name}": {"post": _op(
+            summary, _json(_ref("Status"), "status after"), security=PAIRED,
+            errors=(*WRITE_ERRORS, "409"),
+            body=_body({"type": "object", "additionalProperties": False}, required=False))}
+           for name, summary in (
+               ("pause", "hold a massage stage's countdown (the page offers it when the "
+                         "status has 'paused'; 400 from a kit without it)"),
+               ("resume", "go on with a paused stage"))},
         "/api/sessions": {"get": _op("session history, newest first",
                                      _json(_ref("Sessions"), "sessions"))},
+        "/api/sessions.csv": {"get": _op(
+            "the session list as CSV (attachment napekit-sessions.csv)",
+            {"description": "CSV with a header row",
+             "content": {"text/csv": {"schema": {"type": "string"}}}})},
+        "/api/sessions/{session_id}/samples.csv": {"get": _op(
+            "one session's samples as CSV (attachment)",
+            {"description": "CSV with a header row: t_s, time_utc, elapsed_s, temp_c, "
+                            "temp1_c, temp2_c, relay",
+             "content": {"text/csv": {"schema": {"type": "string"}}}},
+            errors=("404",), params=[_path_param("session_id", {"type": "integer",
+                                                                "minimum": 0})])},
         "/api/sessions/{session_id}": {"get": _op(
             "one session with its samples", _json(_ref("SessionDetail"), "session"),
             errors=("404",), params=[_path_param("session_id", {"type": "integer",

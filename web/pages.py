@@ -20,6 +20,9 @@ from pathlib import Path
 
 from flask import Blueprint, Response, render_template, request, url_for
 
+from firmware import limits as L
+from firmware.states import Fault
+
 STATIC_DIR = Path(__file__).with_name("static")
 
 bp = Blueprint("pages", __name__, template_folder="templates",
@@ -53,9 +56,22 @@ def asset(filename: str) -> str:
     return url_for("pages.static", filename=filename, v=_version(filename))
 
 
+# What the page scripts need to know of the kit's rules, from the firmware's own modules
+# (never spelt twice): sent as data attributes on <body>.
+SENSOR_FAULTS = (Fault.SENSOR_OPEN, Fault.SENSOR_SHORT, Fault.SENSOR_STALE,
+                 Fault.SENSOR_DETACHED)
+KIT_FACTS = {
+    "dose_limit": L.DOSE_LIMIT_CEM43,
+    "one_sensor_max_c": getattr(L, "ONE_SENSOR_TARGET_MAX_C", None),
+    "long_press_s": L.LONG_PRESS_S,
+    "powered_faults": " ".join(f.value for f in Fault if f.pad_powered),
+    "sensor_faults": " ".join(f.value for f in SENSOR_FAULTS),
+}
+
+
 @bp.context_processor
 def _helpers() -> dict:
-    return {"asset": asset}
+    return {"asset": asset, **KIT_FACTS}
 
 
 @bp.after_request

@@ -1,21 +1,29 @@
-/* napekit: the Guide page. GET /api/routine gives the safety lines, the warm-up phases and
- * the massage stages; the stage times come from this kit's settings. Reading it marks the
+/* napekit: the Guide page. GET /api/routine gives the safety lines, the phases before the
+ * massage (named as everywhere: Heating, Warm-up, Ready) and the massage stages; the stage times come from this kit's settings. Reading it marks the
  * guide as seen on this phone, so Start no longer asks first. */
 (function () {
   "use strict";
   var NK = window.NK;
   var $ = NK.$;
 
+  // One vocabulary everywhere: Heating → Warm-up → Ready → Massage → Done.
+  var PHASES = { preheat: "Heating", warmup: "Warm-up", ready: "Ready" };
+  var READY_TEXT = "The kit beeps three times: take the pad off and set it aside. Press the kit's button, or Start massage on the Now page, to begin the massage.";
+
   NK.pages.guide = function () {
     async function load() {
-      var results = await Promise.all([NK.api("GET", "/api/routine"), NK.api("GET", "/api/settings")]);
+      var results = await Promise.all([NK.api("GET", "/api/routine"), NK.api("GET", "/api/settings"),
+        NK.api("GET", "/api/status")]);
       var r = results[0];
       if (r.status === 401) return;
       if (!r.ok) {
         $("safety").replaceChildren(NK.el("li", { className: "muted", text: r.data.error + " Retrying…" }));
+        NK.ready();
         setTimeout(load, 2000);
         return;
       }
+      var status = results[2].ok ? results[2].data : {};
+      NK.show("pause-help", typeof status.paused === "boolean");
       var settings = results[1].ok ? results[1].data : {};
       var stageS = settings.stage_s || {};
       var routine = r.data;
@@ -34,8 +42,8 @@
           (typeof settings.target_c === "number" ? " (" + settings.target_c.toFixed(1) + " °C)" : "") + ".";
         if (key === "warmup" && typeof settings.hold_min === "number") timing = settings.hold_min + " min.";
         items.push(NK.el("li", null, [
-          NK.el("h3", { text: p.title }),
-          NK.el("p", { text: p.instruction }),
+          NK.el("h3", { text: PHASES[key] }),
+          NK.el("p", { text: key === "ready" ? READY_TEXT : p.instruction }),
           timing ? NK.el("p", { className: "timing", text: timing }) : null
         ]));
       });
@@ -54,6 +62,7 @@
         ]);
       }));
       NK.local.set("guide_seen", "1");
+      NK.ready();
     }
 
     load();

@@ -1,21 +1,12 @@
-/* napekit: the History page. GET /api/sessions lists past sessions (newest first); tapping
- * one fetches GET /api/sessions/<id> and draws its temperature curve. */
+/* napekit: the History page. GET /api/sessions lists past sessions in the API's order
+ * (newest start first; not re-sorted here); each says how it ended, in words, and which
+ * fault when there was one. Tapping one fetches GET /api/sessions/<id> and draws its
+ * whole curve (stage bands when the record has stage_times, the heat-on strip from the
+ * samples), with a CSV download of its samples. */
 (function () {
   "use strict";
   var NK = window.NK;
   var $ = NK.$;
-
-  var OUTCOMES = {
-    completed: "Completed",
-    stopped: "Stopped",
-    fault: "Fault",
-    interrupted: "Interrupted (restart or power cut)"
-  };
-
-  function outcomeText(s) {
-    if (!s.outcome) return s.ended_at ? "Ended" : "In progress";
-    return OUTCOMES[s.outcome] || s.outcome.charAt(0).toUpperCase() + s.outcome.slice(1).replace(/_/g, " ");
-  }
 
   function num(v, digits, unit) {
     return typeof v === "number" && isFinite(v) ? v.toFixed(digits) + unit : "–";
@@ -31,6 +22,7 @@
       var list = $("sessions");
       if (!r.ok) {
         list.replaceChildren(NK.el("li", { className: "muted", text: r.data.error + " Retrying…" }));
+        NK.ready();
         setTimeout(load, 2000);
         return;
       }
@@ -41,25 +33,27 @@
       list.replaceChildren();
       if (!sessions.length) {
         list.appendChild(NK.el("li", { className: "muted", text: "No sessions yet. They appear here after the first start." }));
-        return;
       }
       sessions.forEach(function (s) { list.appendChild(item(s)); });
+      NK.ready();
     }
 
     function item(s) {
       var detailId = "session-" + s.id;
       var outcome = s.outcome || "";
+      var fault = NK.sessionFault(s);
       var facts = [
         "target " + num(s.target_c, 1, " °C"),
         "max " + num(s.max_temp_c, 1, " °C"),
-        "dose " + num(s.dose_cem43, 1, ""),
+        "heat dose " + num(s.dose_cem43, 1, ""),
         s.ended_at && s.started_at ? NK.fmtDuration(s.ended_at - s.started_at) : null
       ].filter(Boolean).join(" · ");
       var button = NK.el("button", { type: "button", "aria-expanded": "false", "aria-controls": detailId }, [
         NK.el("span", { className: "s-head" }, [
           NK.el("span", { className: "s-date", text: NK.fmtDate(s.started_at) }),
-          NK.el("span", { className: "outcome outcome-" + outcome, text: outcomeText(s) })
+          NK.el("span", { className: "outcome outcome-" + outcome, text: NK.outcomeText(s) })
         ]),
+        fault ? NK.el("span", { className: "s-fault", text: "Fault " + fault.code + (fault.message ? ": " + fault.message : "") }) : null,
         NK.el("span", { className: "s-facts", text: facts })
       ]);
       var detail = NK.el("div", { className: "s-detail", id: detailId, hidden: true });
@@ -84,23 +78,19 @@
     }
 
     function renderDetail(box, s) {
-      var samples = Array.isArray(s.samples) ? s.samples : [];
-      var t0 = samples.length ? samples[0].t_s : 0;
-      var series = samples.map(function (p) { return { x: p.t_s - t0, y: p.temp_c, relay: p.relay }; });
       var svg = NK.svg("svg", { viewBox: "0 0 320 170", className: "chart", role: "img",
-        "aria-label": "Temperature curve of this session" });
-      NK.drawChart(svg, series, {
-        target: s.target_c,
-        empty: "No readings were kept for this session.",
-        xLabel: function (x) { return x < 90 ? Math.round(x) + " s" : Math.round(x / 60) + " min"; }
-      });
+        "aria-label": "Temperature over the whole session" });
+      NK.sessionChart(svg, s, titles);
       var stages = Array.isArray(s.stages) ? s.stages : [];
       box.replaceChildren(
         svg,
         NK.el("p", { className: "muted", text: "Heat on for " + NK.fmtDuration(s.heat_on_s || 0) +
-          (s.hold_min ? " · warm-up " + s.hold_min + " min" : "") }),
-        NK.el("p", { text: stages.length ? "Stages: " + stages.map(function (id) { return titles[id] || id; }).join(", ") :
-          "No massage stages." })
+          (s.hold_min ? " · warm-up " + s.hold_min + " min" : "") +
+          " · " + (Array.isArray(s.samples) ? s.samples.length : 0) + " readings" }),
+        NK.el("p", { text: stages.length ? "Stages done: " + stages.map(function (id) { return titles[id] || id; }).join(", ") :
+          "No massage stages." }),
+        NK.el("a", { className: "btn small", href: "/api/sessions/" + encodeURIComponent(s.id) + "/samples.csv",
+          download: true, text: "Download the readings (CSV)" })
       );
     }
 

@@ -1,29 +1,59 @@
-/* napekit: the Now page. Polls GET /api/status about twice a second and shows the state,
- * the reading against the target, a live chart while heating, the current stage with a
- * countdown ring, and Start / Next / Stop. Survives the kit restarting: no answer or 503
- * shows "reconnecting" and polling goes on. */
+/* napekit: the Now page. The status comes live (NK.live: server-sent events, or polling) and
+ * shows the phase (Heating → Warm-up → Ready → Massage → Done), the reading against the
+ * target, the heat dose in words, a live chart while heating, the current stage with a
+ * countdown ring, and Start / Next / Stop whose labels say what they do in each state.
+ *
+ * Safety text first: when the pad is powered although the kit switched the relay off
+ * (status.powered true while relay is false, or a relay_welded / runaway fault), the
+ * largest text on the page says "The pad is still heating. Unplug its power supply now."
+ * with the live temperature, and "heat off" appears nowhere. A sensor fault or a null
+ * reading shows "no reading" (per sensor when the status has temp1_c / temp2_c), never a
+ * stale number. Fields the kit may not send yet (powered, temp1_c, temp2_c, sensors,
+ * dose_day_cem43, heat_available_at, paused, fault.clear_refused) are used when present. */
 (function () {
   "use strict";
   var NK = window.NK;
   var $ = NK.$;
 
-  var POLL_MS = 500;
   var CHART_WINDOW_MS = 15 * 60 * 1000;
   var CHART_KEY = "napekit.chart";
   var HEATING = ["preheat", "warmup"];
   var ACTIVE = ["preheat", "warmup", "ready", "massage"];
+  var UNPLUG = "The pad is still heating. Unplug its power supply now.";
 
   var WORDS = {
-    idle: ["Ready when you are", "The pad is off."],
-    preheat: ["Warming the pad", "Heating up to the target."],
-    warmup: ["Warm-up", "The pad holds the target temperature."],
-    ready: ["Warm-up done", "Take the pad off, then begin the massage."],
-    massage: ["Massage", ""],
-    done: ["All done", "Well done. The pad is off."],
-    fault: ["Fault", "The heat is off."]
+    idle: ["Not running", "The pad is off. Press Start to begin a session."],
+    preheat: ["Heating", "The pad is heating up to your target."],
+    warmup: ["Warm-up", "The pad holds your target while the warmth soaks in."],
+    ready: ["Ready", "Take the pad off, then press the kit's button or Start massage."],
+    massage: ["Massage", "Follow the stage below."],
+    done: ["Done", "Session complete. The pad is off."],
+    fault: ["Stopped by a fault", "The kit turned the heat off."]
   };
+  var PHASE_CARD = {
+    preheat: ["Heating", "Heating: sit back and relax"],
+    warmup: ["Warm-up", "Warm-up: let the warmth work"],
+    ready: ["Ready", "Ready: take the pad off"]
+  };
+  var READY_TEXT = "Take the pad off and set it aside. Press the kit's button or Start massage to begin.";
 
   function has(list, item) { return list.indexOf(item) !== -1; }
+  function num(v) { return typeof v === "number" && isFinite(v); }
+
+  /* The pad has power although the kit switched it off: a welded relay. */
+  NK.padPowered = function (s) {
+    if (!s) return false;
+    if (s.powered === true && !s.relay) return true;
+    return !!(s.fault && has(NK.cfg.poweredFaults, s.fault.code));
+  };
+
+  /* The reading to show: a number, or null for "no reading". */
+  NK.shownTemp = function (s) {
+    if (!num(s.temp_c)) return null;
+    var perSensor = "temp1_c" in s || "temp2_c" in s;
+    if (!perSensor && s.fault && has(NK.cfg.sensorFaults, s.fault.code)) return null;
+    return s.temp_c;
+  };
 
   NK.pages.now = function () {
     var last = null;        // the last status shown
@@ -31,84 +61,151 @@
     var lastRingKey = null;
     var holdMin = null;     // warm-up minutes, for the ring
     var warmTotal = 0;      // largest remaining_s seen in this warm-up (fallback)
-    var startTemp = null;   // reading at the start of pre-heat, for the ring
-    var timer = null;
-    var stopped = false;
+    var startTemp = null;   // reading at the start of heating, for the ring
     var busy = false;
     var points = loadPoints();
     var lastPointAt = 0;
     var lastSaved = 0;
+    var live = null;
 
-    NK.onUnpaired(function () { stopped = true; clearTimeout(timer); });
-    NK.on("kit", function () { schedule(120); });
-
-    if (!NK.local.get("guide_seen")) {
-      NK.show("first-note", true);
-      setTimeout(fillSafety, 300);
-    }
-
-    // ---- polling -------------------------------------------------------------------------
-    function schedule(ms) {
-      if (stopped) return;
-      clearTimeout(timer);
-      timer = setTimeout(poll, ms);
-    }
-
-    async function poll() {
-      if (stopped) return;
-      var r = await NK.api("GET", "/api/status");
-      if (r.status === 401) return; // the pairing screen took over
-      if (r.ok) render(r.data);
-      else showDown(r);
-      schedule(document.hidden ? 3000 : (r.ok ? POLL_MS : 1000));
-    }
-
-    document.addEventListener("visibilitychange", function () { if (!document.hidden) schedule(0); });
-
+    // ---- connection lost -----------------------------------------------------------------
     function showDown(r) {
       var word = $("state-word");
       word.dataset.state = "down";
       $("reading-card").dataset.state = "down";
+      $("reading-card").removeAttribute("data-alarm");
       NK.setText(word, "Reconnecting…");
       NK.setText("state-sub", r.status === 0 || r.status >= 500 ?
         "The kit is not answering. If it is restarting, it comes back with the heat off." :
-        (r.data.error || ""));
+        (r.data && r.data.error) || "");
       // No stale numbers: what the kit does now is unknown.
       NK.setText("temp", "––.–");
+      NK.show("temp-unit", true);
       NK.setText("relay", "heat unknown");
-      $("relay").classList.remove("on");
+      $("relay").classList.remove("on", "alarm");
+      NK.show("sensors", false);
       NK.show("dose", false);
       setButtons(null);
+      NK.ready();
     }
 
-    // ---- rendering -----------------------------------------------------------------------
-    function render(s) {
+    // ---- the reading card ----------------------------------------------------------------
+    function renderReading(s, hot) {
       var state = s.state;
       var words = WORDS[state] || [state, ""];
       var word = $("state-word");
       word.dataset.state = state;
-      $("reading-card").dataset.state = state;
-      var title = words[0];
-      var sub = words[1];
-      if (state === "massage" && s.waiting) sub = "Time is up for this stage.";
+      var card = $("reading-card");
+      card.dataset.state = state;
+      if (hot) card.dataset.alarm = "powered";
+      else card.removeAttribute("data-alarm");
 
+      var title = words[0], sub = words[1];
+      if (state === "massage" && s.waiting) sub = "Time is up for this stage.";
+      if (state === "massage" && s.paused) sub = "Paused. Resume when you are ready.";
+      if (state === "fault" && s.fault && has(NK.cfg.sensorFaults, s.fault.code)) sub = "The kit turned the heat off: a temperature sensor failed.";
+      if (hot) {
+        title = UNPLUG;
+        sub = "The kit cannot stop this heat itself: its relay may be stuck closed. Take the pad off your neck.";
+      }
       NK.setText(word, title);
       NK.setText("state-sub", sub);
 
-      NK.setText("temp", NK.fmtTemp(s.temp_c));
+      var t = NK.shownTemp(s);
+      NK.setText("temp", t === null ? "no reading" : NK.fmtTemp(t));
+      NK.show("temp-unit", t !== null);
+      $("temp").classList.toggle("none", t === null);
       NK.setText("target", NK.fmtTemp(s.target_c));
       var relay = $("relay");
-      NK.setText(relay, s.relay ? "heating" : "heat off");
-      relay.classList.toggle("on", !!s.relay);
-      var doseText = typeof s.dose_cem43 === "number" && has(["preheat", "warmup", "ready"], state) ?
-        "Heat dose " + s.dose_cem43.toFixed(1) + " of 15" : "";
-      NK.setText("dose", doseText);
-      NK.show("dose", !!doseText);
+      NK.setText(relay, hot ? "pad powered: unplug it" : (s.relay ? "heating" : "heat off"));
+      relay.classList.toggle("on", !!s.relay && !hot);
+      relay.classList.toggle("alarm", hot);
+      renderSensors(s);
+      renderDose(s);
+      renderNotes(s);
+      var phase = state === "done" ? "done" : state;
+      Array.prototype.forEach.call(document.querySelectorAll(".phase-strip li"), function (li) {
+        if (li.dataset.phase === phase) li.setAttribute("aria-current", "step");
+        else li.removeAttribute("aria-current");
+      });
+    }
 
-      // fault
+    function sensorText(n, v) {
+      return "Sensor " + n + ": " + (num(v) ? NK.fmtTemp(v) + " °C" : "no reading");
+    }
+
+    function renderSensors(s) {
+      var perSensor = "temp1_c" in s || "temp2_c" in s;
+      if (!perSensor) { NK.show("sensors", false); return; }
+      var text = s.sensors === 1 ? sensorText(1, s.temp1_c) + " (the kit's only sensor)" :
+        sensorText(1, s.temp1_c) + " · " + sensorText(2, s.temp2_c);
+      NK.setText("sensors", text);
+      NK.show("sensors", true);
+    }
+
+    function renderDose(s) {
+      var limit = NK.cfg.doseLimit;
+      var day = num(s.dose_day_cem43) ? s.dose_day_cem43 : null;
+      var session = num(s.dose_cem43) ? s.dose_cem43 : null;
+      var inSession = has(["preheat", "warmup", "ready"], s.state);
+      var show = !!limit && ((inSession && (day !== null || session !== null)) ||
+        (day !== null && day > 0 && has(["idle", "done"], s.state)));
+      NK.show("dose", show);
+      if (!show) return;
+      var used = day !== null ? day : session;
+      var text = "Heat dose " + used.toFixed(1) + " of " + limit.toFixed(0) +
+        (day !== null ? " today, " + Math.max(0, limit - day).toFixed(1) + " left" : " (this session)");
+      if (day !== null && session !== null && inSession) text += " · this session " + session.toFixed(1);
+      NK.setText("dose-text", text + ".");
+      var meter = $("dose-meter");
+      meter.value = Math.min(limit, Math.max(0, used));
+    }
+
+    function renderNotes(s) {
+      var sensorsNote = "";
+      if (s.sensors === 1) {
+        sensorsNote = "This kit has one temperature sensor. It works, with a lower top " +
+          "temperature" + (NK.cfg.oneSensorMaxC ? " (" + NK.cfg.oneSensorMaxC.toFixed(1) + " °C)" : "") +
+          ": with two sensors the kit can check one against the other.";
+      }
+      NK.setText("note-sensors", sensorsNote);
+      NK.show("note-sensors", !!sensorsNote);
+      var doseNote = "";
+      if (num(s.heat_available_at) && s.heat_available_at * 1000 > Date.now()) {
+        doseNote = "Today's heat dose is used up, so the pad stays off. Heat is back at " +
+          NK.fmtDate(s.heat_available_at) + ". A session now runs the massage guide without heat.";
+      }
+      NK.setText("note-dose", doseNote);
+      NK.show("note-dose", !!doseNote);
+    }
+
+    // ---- the fault banner ----------------------------------------------------------------
+    function renderFault(s, hot) {
       var fault = s.fault;
-      NK.show("fault", !!fault);
-      if (fault) NK.setText("fault-msg", fault.message || fault.code || "");
+      NK.show("fault", !!fault || hot);
+      if (!fault && !hot) return;
+      NK.setText("fault-title", hot ? "Unplug the pad's power supply now" : "The kit turned the heat off");
+      var message = fault ? (fault.message || fault.code || "") : "";
+      // While the pad is powered nothing may say the heat is off, not even a message.
+      if (hot && /heat (is )?off/i.test(message)) message = "";
+      if (hot && !message) message = "Power reaches the pad although the kit switched its relay off.";
+      NK.setText("fault-msg", message);
+      var refused = fault && typeof fault.clear_refused === "string" ? fault.clear_refused : "";
+      NK.setText("fault-refused", refused ? "The long press did not clear the fault: " + refused : "");
+      NK.show("fault-refused", !!refused);
+      NK.setText("fault-clear", hot ?
+        "Once it is unplugged and cool, hold the kit's button for 2 seconds to clear the fault." :
+        "Once the cause is fixed, hold the kit's button for 2 seconds to clear it.");
+      NK.show("fault-clear", !!fault);
+    }
+
+    // ---- everything --------------------------------------------------------------------
+    function render(s) {
+      var state = s.state;
+      var hot = NK.padPowered(s);
+      renderReading(s, hot);
+      renderFault(s, hot);
+      NK.show("first-note", state === "idle" && !NK.local.get("guide_seen") && !hot);
 
       // a new session clears the chart
       if (state === "preheat" && last && !has(ACTIVE, last.state)) {
@@ -125,8 +222,13 @@
       var key = state + "/" + (s.stage_index === null || s.stage_index === undefined ? "" : s.stage_index);
       if (lastKey !== null && key !== lastKey) changed(s);
       if (state === "warmup" && (!last || last.state !== "warmup")) loadHoldMin();
+      if (last && has(ACTIVE, last.state) && has(["idle", "done"], state)) NK.summary.open();
+      else if (!last && state === "done") NK.summary.open();
+      else if (!last) NK.summary.restore();
+      if (has(ACTIVE, state)) NK.summary.close();
       lastKey = key;
       last = s;
+      NK.ready();
     }
 
     function stageOf(s) {
@@ -134,100 +236,97 @@
       return s.stages[s.stage_index] || null;
     }
 
-    function renderStage(s) {
-      var state = s.state;
-      var card = $("stage-card");
-      var stage = stageOf(s);
-      var phase = s.phase;
-      if (!stage && !(phase && has(["preheat", "warmup", "ready"], state)) && state !== "done") {
-        card.hidden = true;
-        return;
-      }
-      card.hidden = false;
-      var fraction = 0, ringText = "", ringSub = "";
-      var count = "", title = "", instr = "", caution = "";
-      if (stage) {
-        var total = Number(stage.duration_s) || 1;
-        var left = typeof s.remaining_s === "number" ? s.remaining_s : total;
-        fraction = Math.max(0, Math.min(1, left / total));
-        ringText = NK.fmtClock(left);
-        ringSub = s.waiting ? "time is up" : "left";
-        count = "Stage " + (s.stage_index + 1) + " of " + s.stages.length;
-        title = stage.title;
-        instr = stage.instruction;
-        caution = stage.caution || "";
-      } else if (state === "done") {
-        fraction = 0;
-        ringText = "✓";
-        ringSub = "done";
-        title = "Session complete";
-        instr = "Sit for a moment before you get up. Drink some water if you like.";
-      } else {
-        title = phase.title;
-        instr = phase.instruction;
-        if (state === "preheat") {
-          count = "Before the massage: 1 of 2";
-          var tgt = s.target_c, now = s.temp_c, from = startTemp;
-          if (typeof now === "number" && typeof tgt === "number") {
-            if (typeof from !== "number" || from >= tgt) from = Math.min(now, tgt - 1);
-            fraction = 1 - Math.max(0, Math.min(1, (now - from) / (tgt - from)));
-            ringText = Math.max(0, tgt - now).toFixed(1) + "°";
-            ringSub = "to go";
-          } else {
-            fraction = 1; ringText = "…"; ringSub = "";
-          }
-        } else if (state === "warmup") {
-          count = "Before the massage: 2 of 2";
-          var leftW = typeof s.remaining_s === "number" ? s.remaining_s : 0;
-          warmTotal = Math.max(warmTotal, leftW);
-          var totalW = holdMin ? holdMin * 60 : warmTotal || 1;
-          fraction = Math.max(0, Math.min(1, leftW / totalW));
-          ringText = NK.fmtClock(leftW);
-          ringSub = "left";
-        } else {
-          count = "Massage next";
-          fraction = 0;
-          ringText = "Go";
-          ringSub = "";
-        }
-      }
-      var ring = $("ring-fg");
+    function ring(state, s, fraction) {
+      var node = $("ring-fg");
       var ringKey = state + "/" + s.stage_index;
       if (ringKey !== lastRingKey) {
         // A new stage starts full at once; only the countdown itself is animated.
-        ring.classList.add("jump");
-        ring.setAttribute("stroke-dashoffset", (100 - fraction * 100).toFixed(2));
-        ring.getBoundingClientRect();
-        ring.classList.remove("jump");
+        node.classList.add("jump");
+        node.setAttribute("stroke-dashoffset", (100 - fraction * 100).toFixed(2));
+        node.getBoundingClientRect();
+        node.classList.remove("jump");
         lastRingKey = ringKey;
       } else {
-        ring.setAttribute("stroke-dashoffset", (100 - fraction * 100).toFixed(2));
+        node.setAttribute("stroke-dashoffset", (100 - fraction * 100).toFixed(2));
       }
-      NK.setText("ring-text", ringText);
-      NK.setText("ring-sub", ringSub);
-      NK.setText("stage-count", count);
-      NK.setText("stage-title", title || "");
-      NK.setText("stage-instr", instr || "");
-      NK.setText("stage-caution", caution);
-      NK.show("stage-caution", !!caution);
-      NK.show("stage-wait", !!(stage && s.waiting));
+    }
+
+    function phaseView(s) {
+      var state = s.state;
+      var v = { fraction: 0, ringText: "", ringSub: "", count: "Before the massage",
+        title: PHASE_CARD[state][1], instr: s.phase ? s.phase.instruction : "", caution: "" };
+      if (state === "preheat") {
+        var tgt = s.target_c, now = NK.shownTemp(s), from = startTemp;
+        if (num(now) && num(tgt)) {
+          if (!num(from) || from >= tgt) from = Math.min(now, tgt - 1);
+          v.fraction = 1 - Math.max(0, Math.min(1, (now - from) / (tgt - from)));
+          v.ringText = Math.max(0, tgt - now).toFixed(1) + "°";
+          v.ringSub = "to go";
+        } else {
+          v.fraction = 1; v.ringText = "…";
+        }
+      } else if (state === "warmup") {
+        var left = num(s.remaining_s) ? s.remaining_s : 0;
+        warmTotal = Math.max(warmTotal, left);
+        var total = holdMin ? holdMin * 60 : warmTotal || 1;
+        v.fraction = Math.max(0, Math.min(1, left / total));
+        v.ringText = NK.fmtClock(left);
+        v.ringSub = "left";
+      } else {
+        v.count = "Massage next";
+        v.ringText = "Go";
+        v.instr = READY_TEXT;
+      }
+      return v;
+    }
+
+    function renderStage(s) {
+      var state = s.state;
+      var stage = stageOf(s);
+      var show = !!stage || has(["preheat", "warmup", "ready"], state);
+      NK.show("stage-card", show);
+      if (!show) return;
+      var v;
+      if (stage) {
+        var total = Number(stage.duration_s) || 1;
+        var left = num(s.remaining_s) ? s.remaining_s : total;
+        v = { fraction: Math.max(0, Math.min(1, left / total)), ringText: NK.fmtClock(left),
+          ringSub: s.paused ? "paused" : (s.waiting ? "time is up" : "left"),
+          count: "Stage " + (s.stage_index + 1) + " of " + s.stages.length,
+          title: stage.title, instr: stage.instruction, caution: stage.caution || "" };
+      } else {
+        v = phaseView(s);
+      }
+      ring(state, s, v.fraction);
+      NK.setText("ring-text", v.ringText);
+      NK.setText("ring-sub", v.ringSub);
+      NK.setText("stage-count", v.count);
+      NK.setText("stage-title", v.title || "");
+      NK.setText("stage-instr", v.instr || "");
+      NK.setText("stage-caution", v.caution);
+      NK.show("stage-caution", !!v.caution);
+      NK.show("stage-wait", !!(stage && s.waiting && !s.paused));
+      // Pause / Resume only where the kit reports "paused" (it knows the commands then).
+      var pause = $("btn-pause");
+      var canPause = !!stage && typeof s.paused === "boolean";
+      NK.show(pause, canPause);
+      NK.setText(pause, s.paused ? "Resume" : "Pause");
+      pause.disabled = busy;
     }
 
     function setButtons(s) {
       var start = $("btn-start"), next = $("btn-next"), stop = $("btn-stop");
       var state = s ? s.state : null;
-      start.disabled = busy || !(state === "idle" || state === "done");
-      next.disabled = busy || !has(ACTIVE, state);
+      var hot = NK.padPowered(s);
+      NK.setText(start, state === "ready" ? "Start massage" : "Start");
+      start.disabled = busy || hot || !(state === "idle" || state === "done" || state === "ready");
+      var nextText = "Next";
+      if (has(HEATING, state)) nextText = "Skip heating";
+      else if (state === "massage" && Array.isArray(s.stages) && s.stage_index === s.stages.length - 1) nextText = "Finish";
+      else if (state === "massage") nextText = "Next stage";
+      NK.setText(next, nextText);
+      next.disabled = busy || !(has(HEATING, state) || state === "massage");
       stop.disabled = busy || !has(ACTIVE, state);
-      var hint = "";
-      if (has(HEATING, state)) hint = "skip warm-up";
-      else if (state === "ready") hint = "begin massage";
-      else if (state === "massage" && s && Array.isArray(s.stages) && s.stage_index === s.stages.length - 1) hint = "finish";
-      else if (state === "massage") hint = "next stage";
-      NK.setText("next-hint", hint);
-      NK.show("next-hint", !!hint);
-      if (hint) next.setAttribute("aria-label", "Next: " + hint);
-      else next.removeAttribute("aria-label");
     }
 
     // ---- a stage changed: vibrate, maybe speak --------------------------------------------
@@ -240,10 +339,11 @@
       if (NK.local.get("speak") !== "1" || !("speechSynthesis" in window)) return;
       var text = "";
       var stage = stageOf(s);
-      if (stage) text = stage.title + ". " + stage.instruction;
+      if (NK.padPowered(s)) text = UNPLUG;
+      else if (stage) text = stage.title + ". " + stage.instruction;
       else if (s.state === "fault" && s.fault) text = "Fault. " + (s.fault.message || "");
-      else if (s.state === "done") text = "All done.";
-      else if (s.phase) text = s.phase.title + ". " + s.phase.instruction;
+      else if (s.state === "done") text = "Done. Session complete.";
+      else if (PHASE_CARD[s.state]) text = PHASE_CARD[s.state][1] + ". " + (s.state === "ready" ? READY_TEXT : (s.phase ? s.phase.instruction : ""));
       if (!text) return;
       try {
         window.speechSynthesis.cancel();
@@ -275,9 +375,10 @@
 
     function recordPoint(s) {
       var now = Date.now();
-      if (typeof s.temp_c !== "number" || now - lastPointAt < 1000) return;
+      var t = NK.shownTemp(s);
+      if (t === null || now - lastPointAt < 1000) return;
       lastPointAt = now;
-      points.push({ t: now, c: s.temp_c, r: !!s.relay });
+      points.push({ t: now, c: t, r: !!s.relay });
       var cutoff = now - CHART_WINDOW_MS;
       while (points.length && points[0].t < cutoff) points.shift();
       savePoints(false);
@@ -287,7 +388,7 @@
 
     function renderChart(s) {
       var show = has(["preheat", "warmup", "ready"], s.state) ||
-        (s.state === "fault" && points.length > 1);
+        ((s.state === "fault" || NK.padPowered(s)) && points.length > 1);
       NK.show("chart-card", show);
       if (!show) return;
       var now = Date.now();
@@ -312,24 +413,35 @@
       var r = await NK.api("POST", "/api/session/" + name, {});
       busy = false;
       if (r.ok) {
-        if (r.data && r.data.state) render(r.data);
+        if (r.data && r.data.state) live.feed(r.data);
         else setButtons(last);
       } else if (r.status !== 401) {
         NK.msg("action-msg", r.data.error || "The kit refused.", "bad");
         setButtons(last);
       }
-      schedule(100);
+      live.refresh();
+    }
+
+    function modal(id) {
+      var dialog = $(id);
+      if (!dialog || typeof dialog.showModal !== "function") return false;
+      dialog.showModal();
+      return true;
     }
 
     function start() {
+      if (last && last.state === "ready") { command("start"); return; }
       if (NK.local.get("guide_seen")) { command("start"); return; }
-      var dialog = $("first-dialog");
-      if (!dialog || typeof dialog.showModal !== "function") {
-        window.location.assign("/guide");
+      fillSafety();
+      if (!modal("first-dialog")) window.location.assign("/guide");
+    }
+
+    function next() {
+      if (last && has(HEATING, last.state)) {
+        if (!modal("skip-dialog")) command("next");  // no <dialog>: the kit's button is no safer
         return;
       }
-      fillSafety();
-      dialog.showModal();
+      command("next");
     }
 
     var safetyLoaded = false;
@@ -339,13 +451,13 @@
       var r = await NK.api("GET", "/api/routine");
       if (!r.ok || !Array.isArray(r.data.safety)) return;
       safetyLoaded = true;
-      while (list.firstChild) list.removeChild(list.firstChild);
-      r.data.safety.forEach(function (line) { list.appendChild(NK.el("li", { text: line })); });
+      list.replaceChildren.apply(list, r.data.safety.map(function (line) { return NK.el("li", { text: line }); }));
     }
 
     $("btn-start").addEventListener("click", start);
-    $("btn-next").addEventListener("click", function () { command("next"); });
+    $("btn-next").addEventListener("click", next);
     $("btn-stop").addEventListener("click", function () { command("stop"); });
+    $("btn-pause").addEventListener("click", function () { command(last && last.paused ? "resume" : "pause"); });
     $("first-go").addEventListener("click", function () {
       NK.local.set("guide_seen", "1");
       NK.show("first-note", false);
@@ -353,7 +465,13 @@
       command("start");
     });
     $("first-cancel").addEventListener("click", function () { $("first-dialog").close(); });
+    $("skip-go").addEventListener("click", function () {
+      $("skip-dialog").close();
+      if (last && has(HEATING, last.state)) command("next");
+    });
+    $("skip-cancel").addEventListener("click", function () { $("skip-dialog").close(); });
 
-    poll();
+    live = NK.live(render, showDown);
+    NK.on("kit", function () { live.refresh(); });
   };
 })();

@@ -20,6 +20,7 @@
       if (r.status === 401) return;
       if (!r.ok) {
         showFormError(r.data.error + " Retrying…");
+        NK.ready();
         setTimeout(load, 2000);
         return;
       }
@@ -37,6 +38,7 @@
       $("heat-set").disabled = false;
       $("massage-set").disabled = false;
       $("save").disabled = false;
+      NK.ready();
     }
 
     function buildStageFields(titles) {

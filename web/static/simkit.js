@@ -1,0 +1,125 @@
+/* napekit: the virtual kit panel, only when the kit is simulated (GET /api/sim/state answers).
+ * It stands for touching the kit, so it works before pairing: the kit's button (tap, or
+ * keep it pressed 2 s for a long press), the relay and buzzer lights, fault injection, and
+ * why the kit refused to clear a fault when the kit says so. */
+(function () {
+  "use strict";
+  var NK = window.NK;
+  // ---- the virtual kit (simulation only) --------------------------------------------------
+  var sim = NK.sim = { on: false, timer: null, busy: false };
+
+  NK.openSim = openSim;
+  function openSim() {
+    var panel = NK.$("simkit");
+    if (panel && !panel.open) panel.open = true;
+  }
+
+  async function simRefresh() {
+    clearTimeout(sim.timer);
+    var r = await NK.api("GET", "/api/sim/state", undefined, { quiet: true });
+    var panel = NK.$("simkit");
+    if (r.status === 404 && !sim.on) return; // not a simulated kit: no panel
+    if (r.ok) {
+      if (!sim.on) {
+        sim.on = true;
+        NK.show(panel, true);
+        NK.show("simkit-box", true);
+        if (NK.pairingShown()) { NK.showSimHint(); }
+      }
+      renderSim(r.data);
+    }
+    var wait = r.ok ? (panel && panel.open ? 700 : 3000) : 2000;
+    sim.timer = setTimeout(simRefresh, document.hidden ? 5000 : wait);
+  }
+
+  function renderSim(s) {
+    var relay = !!s.contacts;
+    NK.setText("sim-relay", relay ? "closed (heating)" : "open");
+    NK.$("sim-relay-lamp").classList.toggle("on", relay);
+    var buzz = s.buzzer;
+    var buzzing = !!buzz && buzz !== "off";
+    NK.setText("sim-buzzer", buzzing ? (typeof buzz === "string" ? buzz : "sounding") : "quiet");
+    NK.$("sim-buzzer-lamp").classList.toggle("on", buzzing);
+    NK.setText("sim-true", typeof s.true_c === "number" ? s.true_c.toFixed(1) + " °C" : "–");
+    var faults = Array.isArray(s.faults) && s.faults.length ? s.faults.join(", ") : "none";
+    NK.setText("sim-faults", faults);
+    if (typeof s.clear_refused === "string") showRefused(s.clear_refused);
+    var kb = NK.$("sim-kitbutton");
+    if (kb && !kb.classList.contains("down")) kb.setAttribute("aria-pressed", s.button ? "true" : "false");
+  }
+
+  async function simSend(method, path, body, done) {
+    var r = await NK.api(method, path, body, { quiet: true });
+    if (r.ok) NK.msg("sim-msg", done, "good");
+    else NK.msg("sim-msg", r.data.error, "bad");
+    NK.emit("kit");
+    setTimeout(simRefresh, 150);
+    return r;
+  }
+
+  NK.simPress = function () {
+    return simSend("POST", "/api/sim/button", { action: "press" }, "Pressed the kit's button.");
+  };
+  NK.simHold = function (seconds) {
+    seconds = Math.min(30, Math.max(2, seconds || 3));
+    return simSend("POST", "/api/sim/button", { action: "hold", duration_s: Math.round(seconds * 10) / 10 },
+      "Held the kit's button for " + seconds.toFixed(1) + " s.");
+  };
+
+  /* A real press-and-hold on the drawn button: short tap = press, 2 s or more = hold. */
+  function initKitButton() {
+    var kb = NK.$("sim-kitbutton");
+    var downAt = 0;
+    var longTimer = null;
+    function finish(send) {
+      if (!downAt) return;
+      var held = (Date.now() - downAt) / 1000;
+      downAt = 0;
+      clearTimeout(longTimer);
+      kb.classList.remove("down", "long");
+      if (!send) return;
+      if (held >= 2) NK.simHold(held);
+      else NK.simPress();
+    }
+    kb.addEventListener("pointerdown", function (e) {
+      if (e.button !== undefined && e.button !== 0) return;
+      downAt = Date.now();
+      kb.classList.add("down");
+      try { kb.setPointerCapture(e.pointerId); } catch (err) { /* ok */ }
+      longTimer = setTimeout(function () { kb.classList.add("long"); }, 2000);
+      e.preventDefault();
+    });
+    kb.addEventListener("pointerup", function () { finish(true); });
+    kb.addEventListener("pointercancel", function () { finish(false); });
+    kb.addEventListener("contextmenu", function (e) { e.preventDefault(); });
+    // Keyboard (Enter / Space) gives a click with no pointer: a short press.
+    kb.addEventListener("click", function (e) { if (e.detail === 0) NK.simPress(); });
+  }
+
+  /* Why the kit did not clear a fault on a long press, in its own words (from the status the
+     page got, or from the virtual kit's state when the daemon puts it there). */
+  function showRefused(text) {
+    NK.setText("sim-refused", text ? "The kit did not clear the fault: " + text : "");
+    NK.show("sim-refused", !!text);
+  }
+  NK.on("status", function (s) {
+    showRefused(s && s.fault && typeof s.fault.clear_refused === "string" ? s.fault.clear_refused : "");
+  });
+
+  NK.initSim = function () {
+    var panel = NK.$("simkit");
+    if (!panel) return;
+    initKitButton();
+    NK.$("sim-press").addEventListener("click", function () { NK.simPress(); });
+    NK.$("sim-hold").addEventListener("click", function () { NK.simHold(3); });
+    NK.$("sim-inject").addEventListener("click", function () {
+      var fault = NK.$("sim-fault").value;
+      simSend("POST", "/api/sim/fault", { fault: fault }, "Injected: " + fault + ".");
+    });
+    NK.$("sim-clear").addEventListener("click", function () {
+      simSend("DELETE", "/api/sim/fault", {}, "Injected faults removed. A latched fault on the kit still needs a long press.");
+    });
+    panel.addEventListener("toggle", function () { if (panel.open) simRefresh(); });
+    simRefresh();
+  };
+})();
