@@ -219,12 +219,24 @@ def _with_status(page, extra: dict) -> None:
     page.route("**/api/status", handle)
 
 
-@pytest.fixture
-def paired_page(kit: Kit, browser):
+@pytest.fixture(scope="module")
+def pairing(kit: Kit, browser) -> dict:
+    """One pairing for the module's tests (a kit limits pairing requests per address)."""
     context = new_context(browser, 390, "light")
     page = context.new_page()
     _visit(page, kit, "/")
     _pair(page)
+    expect(page.locator("#state-word")).to_have_attribute("data-state", "idle")
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+@pytest.fixture
+def paired_page(kit: Kit, browser, pairing):
+    context = new_context(browser, 390, "light", storage_state=pairing)
+    page = context.new_page()
+    _visit(page, kit, "/")
     expect(page.locator("#state-word")).to_have_attribute("data-state", "idle")
     page.evaluate("localStorage.setItem('napekit.guide_seen', '1')")
     yield page
