@@ -34,8 +34,6 @@ from firmware.plant import Pad, PadParams
 from firmware.thermistor import Thermistor
 
 DT_S = limits.TICK_S
-RELAY_MIN_OFF_S = 2.0
-TARGET_BAND_C = 0.5  # pre-heat ends when the reading first comes this close to the target
 TIME_RATIO_LIMIT = 1.3  # time to target within 1.3 x the full-power time
 OVERSHOOT_LIMIT_C = 1.0  # the true pad temperature never above target + 1.0
 SWITCHES_PER_10S_LIMIT = 1.0
@@ -95,7 +93,7 @@ class SimplePidTimeProportioning:
 class _RelayChokePoint:
     """Like firmware.devices.HeatRelay: never delays an off, refuses an on < 2 s after one."""
 
-    def __init__(self, min_off_s: float = RELAY_MIN_OFF_S) -> None:
+    def __init__(self, min_off_s: float = limits.RELAY_MIN_OFF_S) -> None:
         self.min_off_s = min_off_s
         self.on = False
         self.off_since_s = -math.inf
@@ -113,8 +111,6 @@ class _RelayChokePoint:
 class _SupervisorMirror:
     """The checks of firmware.supervisor that normal control must never trip, with the
     numbers of firmware.limits: heating check, runaway, stuck count, over-temperature."""
-
-    RUNAWAY_SETTLE_S = 30.0
 
     def __init__(self) -> None:
         self.faults: list[tuple[float, str]] = []
@@ -137,7 +133,7 @@ class _SupervisorMirror:
         if reading_c >= limits.OVERTEMP_C:
             self._fault(now_s, "overtemp")
         # Runaway: commanded off (settled) and the reading climbs.
-        if relay_on or now_s - self._off_since_s < self.RUNAWAY_SETTLE_S:
+        if relay_on or now_s - self._off_since_s < limits.RUNAWAY_SETTLE_S:
             self._runaway.clear()
         else:
             self._runaway.append((now_s, reading_c))
@@ -233,7 +229,7 @@ def run_closed_loop(controller: Controller, params: PadParams, target_c: float =
         if reading_hook is not None:
             reading = reading_hook(now_s, reading)
         max_reading_c = max(max_reading_c, reading)
-        if time_to_target_s is None and abs(reading - target_c) <= TARGET_BAND_C:
+        if time_to_target_s is None and abs(reading - target_c) <= limits.TARGET_BAND_C:
             time_to_target_s = now_s
             if duration_s is None:
                 end_s = now_s + hold_s
@@ -290,7 +286,7 @@ def fastest_reading_time_s(params: PadParams, target_c: float, true_cap_c: float
     the true pad temperature never exceeds ``true_cap_c``: full power until the pad is at
     the cap, then exactly enough power to hold it there. ``None`` if never within 15 min."""
     pad = Pad(replace(params, sensor_noise_c=0.0))
-    want_c = target_c - TARGET_BAND_C
+    want_c = target_c - limits.TARGET_BAND_C
     t = 0.0
     while t <= limits.PREHEAT_LIMIT_S:
         if pad.sensor_c >= want_c:

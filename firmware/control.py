@@ -3,7 +3,8 @@
 Control only *proposes* a relay state. The safety supervisor (:mod:`firmware.supervisor`)
 may veto any proposal to off, and :class:`firmware.devices.HeatRelay` is the one choke point
 that writes the pin (it never delays an off, and refuses an on sooner than
-:data:`MIN_OFF_S` after an off). Nothing here reads a clock or sleeps: time is passed in.
+:data:`firmware.limits.RELAY_MIN_OFF_S` after an off). Nothing here reads a clock or
+sleeps: time is passed in.
 
 Hazards, which every controller here has to respect:
 
@@ -33,12 +34,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
-# The relay choke point (firmware.devices.HeatRelay) refuses an on sooner than this after
-# an off. PadController honours it itself, so what it proposes is what the contacts do.
-MIN_OFF_S = 2.0
-# The session ends the pre-heat when the reading is this close to the target
-# (firmware.session.TARGET_BAND_C); from then on relay changes count against the hold.
-TARGET_BAND_C = 0.5
+from firmware.limits import RELAY_MIN_OFF_S, TARGET_BAND_C
 
 
 class Controller(Protocol):
@@ -549,7 +545,7 @@ class PadController:
                  kp_norm: float = 0.8, ki_norm: float = 0.12, settle_kp_norm: float = 0.8,
                  guard_c: float = 0.6,
                  reapproach_c: float = 1.0, probe_s: float = 30.0,
-                 min_pulse_s: float = 1.0, min_off_s: float = MIN_OFF_S,
+                 min_pulse_s: float = 1.0, min_off_s: float = RELAY_MIN_OFF_S,
                  stuck_on_s: float = 75.0, fallback_rise_c_per_s: float = 0.35,
                  typical_rise_c_per_s: float = 0.1) -> None:
         shortest_s = 2 * max(min_pulse_s, min_off_s)

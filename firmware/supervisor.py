@@ -57,8 +57,6 @@ def cem43_rate_per_s(temp_c: float) -> float:
 class Supervisor:
     """Judges each tick. Feed it every sample (or ``None`` when the ADC read failed)."""
 
-    RUNAWAY_SETTLE_S = 30.0  # after an off, the lagging reading still climbs to the pad's
-
     def __init__(self, now_s: float) -> None:
         self._last_s = now_s
         self._last_valid_s = now_s
@@ -212,7 +210,7 @@ class Supervisor:
 
     def _check_runaway(self, now_s: float, temp: float, relay_on: bool) -> str | None:
         """Relay commanded off yet the pad climbs: the contacts are welded."""
-        if relay_on or now_s - self._off_since_s < self.RUNAWAY_SETTLE_S:
+        if relay_on or now_s - self._off_since_s < L.RUNAWAY_SETTLE_S:
             self._runaway.clear()
             return None
         window = self._runaway
@@ -228,7 +226,7 @@ class Supervisor:
         """Whether a latched fault may be cleared: a valid, cool, steady reading now."""
         return (self.temp_c is not None and self._bad_in_row == 0
                 and self._last_s - self._last_valid_s < L.NO_SAMPLE_HEAT_OFF_S
-                and self.temp_c < L.OVERTEMP_C - 2.0 and not self._relay_was_on
+                and self.temp_c < L.FAULT_CLEAR_BELOW_C and not self._relay_was_on
                 and not self._rising())
 
     def _rising(self) -> bool:

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from firmware.control import (
-    MIN_OFF_S,
     BangBangController,
     PadController,
     TimeProportionalPID,
     default_controller,
 )
+from firmware.limits import RELAY_MIN_OFF_S
 from firmware.plant import PadParams
 
 try:
@@ -204,7 +204,7 @@ def test_never_proposes_on_sooner_than_min_off_after_an_off():
         if was_on and not on:
             last_off_s = now_s
         if on and not was_on:
-            assert now_s - last_off_s >= MIN_OFF_S - 1e-9
+            assert now_s - last_off_s >= RELAY_MIN_OFF_S - 1e-9
 
 
 def test_heating_check_never_violated_on_reference_pad():
