@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from firmware.control import (
     BangBangController,
-    PadController,
+    PadTuning,
     TimeProportionalPID,
     default_controller,
 )
@@ -126,7 +126,7 @@ def test_true_pad_never_more_than_1c_over_target_on_any_pad_in_range(
 def test_heats_at_full_power_from_cold_after_a_short_rest():
     res = _run(PadParams(), hold_s=0.0, duration_s=200.0, keep_trace=True)
     relay = {round(t, 1): on for t, _, _, on in res["trace"]}
-    rest_s = PadController().rest_s
+    rest_s = PadTuning().rest_s
     assert not any(on for t, on in relay.items() if t < rest_s - 1e-6)
     assert all(on for t, on in relay.items() if rest_s <= t <= 200.0)
 
@@ -174,7 +174,7 @@ def test_stuck_reading_stops_the_heat_within_stuck_on_s():
     res = _run(PadParams(), duration_s=400.0, reading_hook=freeze, keep_trace=True,
                controller=controller)
     on_after_s = sum(bench.DT_S for t, _, _, on in res["trace"] if t >= 100.0 and on)
-    assert on_after_s <= controller.stuck_on_s + 0.2
+    assert on_after_s <= controller.tuning.stuck_on_s + 0.2
     assert controller.reading_stuck
 
 
