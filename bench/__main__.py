@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.control_loop import SimplePidTimeProportioning
+from firmware import limits
 from firmware.control import BangBangController, ControllerFactory, PadController
 from firmware.plant import PadParams
 from firmware.scenario import Scenario, load_scenario, parse_scenario
@@ -27,8 +28,9 @@ from firmware.simulate import run_collect
 
 HERE = Path(__file__).parent
 SCENARIOS = HERE.parent / "tests" / "scenarios"
-TARGET_C = 40.0
-HOLD_MIN = 10
+# The kit's default settings: the scenarios below apply no settings of their own.
+TARGET_C = limits.TARGET_DEFAULT_C
+HOLD_MIN = limits.HOLD_MIN_DEFAULT
 
 CONTROLLERS: dict[str, ControllerFactory] = {
     "napekit (PadController)": PadController,
@@ -55,7 +57,7 @@ PADS = {
 
 def session_scenario(pad: PadParams) -> Scenario:
     # the whole pre-heat allowance (15 min) plus the hold, whatever the pad
-    duration = 900.0 + HOLD_MIN * 60 + 30
+    duration = limits.PREHEAT_LIMIT_S + HOLD_MIN * 60 + 30
     return Scenario(duration_s=round(duration), seed=7, trace_every_s=0.5, plant=pad,
                     settings=None,
                     events=parse_scenario({"duration_s": duration, "events": [

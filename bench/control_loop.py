@@ -231,8 +231,9 @@ def _p95(values: list[float]) -> float | None:
     return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def run_closed_loop(controller: Controller, params: PadParams, target_c: float = 40.0,
-                    hold_s: float = 600.0, seed: int = 0, *,
+def run_closed_loop(controller: Controller, params: PadParams,
+                    target_c: float = limits.TARGET_DEFAULT_C,
+                    hold_s: float = limits.HOLD_MIN_DEFAULT * 60.0, seed: int = 0, *,
                     preheat_limit_s: float = limits.PREHEAT_LIMIT_S,
                     target_changes: Iterable[tuple[float, float]] = (),
                     duration_s: float | None = None,
@@ -381,9 +382,10 @@ def _summary(ctrl: str, rows: list[tuple[dict, dict]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.control_loop", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--hold-min", type=float, default=10.0)
+    ap.add_argument("--hold-min", type=float, default=float(limits.HOLD_MIN_DEFAULT))
     ap.add_argument("--seeds", type=int, default=2, help="worst over this many noise seeds")
-    ap.add_argument("--targets", type=float, nargs="+", default=[40.0])
+    ap.add_argument("--targets", type=float, nargs="+",
+                    default=[limits.TARGET_DEFAULT_C])
     ap.add_argument("--controllers", nargs="+", default=list(CONTROLLERS),
                     choices=list(CONTROLLERS))
     ap.add_argument("--only-reference", action="store_true")
