@@ -21,17 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.control_loop import SimplePidTimeProportioning
-from firmware.control import BangBangController, PadController
+from firmware import limits
+from firmware.control import BangBangController, ControllerFactory, PadController
 from firmware.plant import PadParams
 from firmware.scenario import Scenario, load_scenario, parse_scenario
 from firmware.simulate import run_collect
 
 HERE = Path(__file__).parent
 SCENARIOS = HERE.parent / "tests" / "scenarios"
-TARGET_C = 40.0
-HOLD_MIN = 10
+# The kit's default settings: the scenarios below apply no settings of their own.
+TARGET_C = limits.TARGET_DEFAULT_C
+HOLD_MIN = limits.HOLD_MIN_DEFAULT
 
-CONTROLLERS = {
+CONTROLLERS: dict[str, ControllerFactory] = {
     "napekit (PadController)": PadController,
     "bang-bang ±0.5 °C": lambda: BangBangController(hysteresis_c=1.0),
     "simple-pid + 20 s time-proportioning": SimplePidTimeProportioning,
@@ -56,36 +58,45 @@ PADS = {
 
 def session_scenario(pad: PadParams) -> Scenario:
     # the whole pre-heat allowance (15 min) plus the hold, whatever the pad
-    duration = 900.0 + HOLD_MIN * 60 + 30
+    duration = limits.PREHEAT_LIMIT_S + HOLD_MIN * 60 + 30
     return Scenario(duration_s=round(duration), seed=7, trace_every_s=0.5, plant=pad,
                     settings=None,
                     events=parse_scenario({"duration_s": duration, "events": [
                         {"at_s": 1.0, "action": "press"}]}).events)
 
 
+def _state_at(rows: list[dict[str, Any]], state: str) -> float | None:
+    """When the session first entered ``state``, or ``None``."""
+    return next((r["t"] for r in rows if r["kind"] == "state" and r["state"] == state), None)
+
+
+def _hold_figures(rows: list[dict[str, Any]], warmup: float,
+                  ready: float) -> tuple[float | None, float | None]:
+    """(p95 of |reading - target| from a minute into the hold, relay changes per 10 s)."""
+    hold_err = sorted(abs(r["temp_c"] - TARGET_C) for r in rows
+                      if r["kind"] == "tick" and warmup + 60 <= r["t"] < ready
+                      and r["temp_c"] is not None)
+    switches = sum(1 for r in rows if r["kind"] == "relay" and warmup <= r["t"] < ready)
+    hold_s = ready - warmup
+    p95 = round(hold_err[int(0.95 * (len(hold_err) - 1))], 3) if hold_err else None
+    return p95, round(10 * switches / hold_s, 3) if hold_s else None
+
+
 def control_figures(rows: list[dict[str, Any]], pad: PadParams) -> dict[str, Any]:
     summary = rows[-1]
-    states = [r for r in rows if r["kind"] == "state"]
-    warmup = next((r["t"] for r in states if r["state"] == "warmup"), None)
-    ready = next((r["t"] for r in states if r["state"] == "ready"), None)
+    warmup, ready = _state_at(rows, "warmup"), _state_at(rows, "ready")
+    p95 = per_10s = None
+    if warmup is not None and ready is not None:
+        p95, per_10s = _hold_figures(rows, warmup, ready)
     limit_s = pad.full_power_time_s(TARGET_C)
     ttt = summary["time_to_target_s"]
-    hold_err = []
-    switches = 0
-    if warmup is not None and ready is not None:
-        hold_err = sorted(abs(r["temp_c"] - TARGET_C) for r in rows
-                          if r["kind"] == "tick" and warmup + 60 <= r["t"] < ready
-                          and r["temp_c"] is not None)
-        switches = sum(1 for r in rows if r["kind"] == "relay" and warmup <= r["t"] < ready)
-    hold_s = (ready - warmup) if warmup is not None and ready is not None else None
     return {
         "time_to_target_s": ttt,
         "full_power_s": None if limit_s is None else round(limit_s, 1),
         "ratio": None if ttt is None or not limit_s else round(ttt / limit_s, 3),
         "overshoot_true_c": round(summary["max_true_c"] - TARGET_C, 3),
-        "hold_p95_error_c": round(hold_err[int(0.95 * (len(hold_err) - 1))], 3)
-        if hold_err else None,
-        "hold_switches_per_10s": round(10 * switches / hold_s, 3) if hold_s else None,
+        "hold_p95_error_c": p95,
+        "hold_switches_per_10s": per_10s,
         "faults": summary["faults"],
     }
 
@@ -109,26 +120,31 @@ SAFETY = [
 ]
 
 
+def _relay_off_after_s(rows: list[dict[str, Any]], injected_s: float) -> float | None:
+    """Seconds from the injection until the contacts opened: 0 if they were open then,
+    ``None`` if they never opened (a welded relay)."""
+    closed = False
+    for r in rows:
+        if r["kind"] != "relay":
+            continue
+        if r["t"] <= injected_s:
+            closed = r["relay"]
+        elif not r["relay"] and closed:
+            return round(r["t"] - injected_s, 2)
+    return None if closed else 0.0
+
+
 def bench_safety() -> list[dict[str, Any]]:
     out = []
     for name, expected in SAFETY:
         rows = run_collect(load_scenario(SCENARIOS / name))
         injected = next(r for r in rows if r["kind"] == "injected" and r["action"] == "fault")
         fault = next((r for r in rows if r["kind"] == "state" and r["state"] == "fault"), None)
-        closed = False
-        off_at = None
-        for r in rows:
-            if r["kind"] == "relay":
-                if r["t"] <= injected["t"]:
-                    closed = r["relay"]
-                elif not r["relay"] and off_at is None:
-                    off_at = r["t"]
-        heat_off_s = 0.0 if not closed else (None if off_at is None else off_at - injected["t"])
         out.append({
             "scenario": name, "expected": expected,
             "fault": fault["fault"] if fault else None,
             "detected_after_s": round(fault["t"] - injected["t"], 2) if fault else None,
-            "relay_off_after_s": None if heat_off_s is None else round(heat_off_s, 2),
+            "relay_off_after_s": _relay_off_after_s(rows, injected["t"]),
             "max_true_c": rows[-1]["max_true_c"],
         })
     return out

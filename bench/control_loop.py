@@ -1,14 +1,14 @@
-"""Closed-loop bench for the control laws: a controller drives the simulated pad.
+"""Closed-loop bench for the control laws: a controller drives the simulated pad through
+the kit's real safety chain.
 
-Each tick (0.1 s): the reading is the thermistor's view of the pad's sensor temperature
-plus Gaussian noise, through the MCP3008's 10-bit quantisation; the controller proposes;
-a relay choke point like :class:`firmware.devices.HeatRelay` applies it (an off at once, an
-on refused sooner than 2 s after an off); the pad steps with the contacts so set.
-
-Alongside, the supervisor's checks that normal control must never trip are mirrored here
-(heating check, runaway, stuck count, over-temperature) so a controller that would fault
-the kit in normal use shows up in the table. The real supervisor stays the judge on the
-kit; this bench only measures.
+Each tick (0.1 s), as the kit ticks: the thermistor's view of the pad's sensor temperature
+plus Gaussian noise goes through the MCP3008's 10-bit quantisation into a sample; the
+real :class:`firmware.supervisor.Supervisor` judges it; the controller proposes (only where
+the supervisor allows heat); the real :class:`firmware.devices.HeatRelay`, on a gpiozero
+``MockFactory`` pin, applies the proposal (an off at once, an on refused sooner than
+:data:`firmware.limits.RELAY_MIN_OFF_S` after an off); the pad steps with the *pin* as it
+is then. A controller that would fault the kit in normal use shows it in the table, and
+its relay is forced off from that tick on, as on the kit.
 
 ``python -m bench.control_loop`` prints the tables (``--help`` for options).
 """
@@ -21,24 +21,36 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
+from typing import Any
 
+from gpiozero.pins.mock import MockFactory
+
+from bench.pads import (
+    centre_pads,
+    corner_pads,
+    feasibility,
+    label,
+    one_at_a_time_pads,
+    reference_pads,
+    requirements_met,
+)
 from firmware import limits
 from firmware.control import (
     BangBangController,
     Controller,
+    ControllerFactory,
     PadController,
     TimeProportionalPID,
 )
+from firmware.devices import HeatRelay, Sample
 from firmware.plant import Pad, PadParams
+from firmware.states import State
+from firmware.supervisor import Supervisor
 from firmware.thermistor import Thermistor
 
 DT_S = limits.TICK_S
-RELAY_MIN_OFF_S = 2.0
-TARGET_BAND_C = 0.5  # pre-heat ends when the reading first comes this close to the target
-TIME_RATIO_LIMIT = 1.3  # time to target within 1.3 x the full-power time
-OVERSHOOT_LIMIT_C = 1.0  # the true pad temperature never above target + 1.0
-SWITCHES_PER_10S_LIMIT = 1.0
+RELAY_PIN = 17  # any pin: each run has a MockFactory of its own
 
 
 # ---------------------------------------------------------------------------------------
@@ -92,79 +104,124 @@ class SimplePidTimeProportioning:
 # ---------------------------------------------------------------------------------------
 
 
-class _RelayChokePoint:
-    """Like firmware.devices.HeatRelay: never delays an off, refuses an on < 2 s after one."""
+class Rig:
+    """The kit's safety chain around a simulated pad: the real supervisor and the real
+    relay choke point on a mock pin, ticked in the kit's order (judge, propose, relay).
 
-    def __init__(self, min_off_s: float = RELAY_MIN_OFF_S) -> None:
-        self.min_off_s = min_off_s
-        self.on = False
-        self.off_since_s = -math.inf
+    ``reading_hook(now_s, reading_c)`` may replace the reading the controller sees (a
+    stuck sensor, say); the supervisor still judges the real sample.
+    """
 
-    def set(self, want_on: bool, now_s: float) -> bool:
-        if not want_on:
-            if self.on:
-                self.off_since_s = now_s
-            self.on = False
-        elif not self.on and now_s - self.off_since_s >= self.min_off_s:
-            self.on = True
-        return self.on
-
-
-class _SupervisorMirror:
-    """The checks of firmware.supervisor that normal control must never trip, with the
-    numbers of firmware.limits: heating check, runaway, stuck count, over-temperature."""
-
-    RUNAWAY_SETTLE_S = 30.0
-
-    def __init__(self) -> None:
+    def __init__(self, controller: Controller, params: PadParams, seed: int = 0, *,
+                 thermistor: Thermistor | None = None,
+                 reading_hook: Callable[[float, float], float] | None = None) -> None:
+        self.controller = controller
+        self.params = params
+        self.thermistor = thermistor or Thermistor()
+        self.reading_hook = reading_hook
+        self.rng = random.Random(seed)
+        self.pad = Pad(params)
+        self.pin_factory = MockFactory()
+        self.relay = HeatRelay(RELAY_PIN, pin_factory=self.pin_factory)
+        self._pin = self.pin_factory.pin(RELAY_PIN)  # the mock pin the relay drives
+        self.supervisor = Supervisor(0.0)
+        self.supervisor.begin_heating_session(0.0)
+        self.state = State.PREHEAT
+        self.state_since_s = 0.0
         self.faults: list[tuple[float, str]] = []
-        self._base: tuple[float, float] | None = None  # (reading, relay-on seconds since)
-        self._off_since_s = 0.0
-        self._was_on = False
-        self._runaway: list[tuple[float, float]] = []
-        self._last_raw: int | None = None
-        self._unchanged_on_s = 0.0
 
-    def _fault(self, now_s: float, code: str) -> None:
-        if not self.faults or self.faults[-1][1] != code:
-            self.faults.append((now_s, code))
+    @property
+    def heat_on(self) -> bool:
+        """Whether the relay pin is driven on (the relay is active-high here)."""
+        return bool(self._pin.state)
 
-    def judge(self, now_s: float, reading_c: float, raw: int, relay_on: bool,
-              target_c: float, dt_s: float, heating: bool) -> None:
-        if self._was_on and not relay_on:
-            self._off_since_s = now_s
-            self._runaway.clear()
-        if reading_c >= limits.OVERTEMP_C:
-            self._fault(now_s, "overtemp")
-        # Runaway: commanded off (settled) and the reading climbs.
-        if relay_on or now_s - self._off_since_s < self.RUNAWAY_SETTLE_S:
-            self._runaway.clear()
-        else:
-            self._runaway.append((now_s, reading_c))
-            while now_s - self._runaway[0][0] > limits.RUNAWAY_WINDOW_S:
-                self._runaway.pop(0)
-            lowest = min(t for _, t in self._runaway)
-            if reading_c >= limits.RUNAWAY_FLOOR_C and reading_c - lowest >= limits.RUNAWAY_RISE_C:
-                self._fault(now_s, "runaway")
-        # Stuck count: relay energised 60 s in all while the raw count never changed.
-        if raw != self._last_raw:
-            self._last_raw, self._unchanged_on_s = raw, 0.0
-        elif self._was_on:
-            self._unchanged_on_s += dt_s
-            if self._unchanged_on_s >= limits.STUCK_COUNT_RELAY_ON_S:
-                self._fault(now_s, "sensor_stale")
-        # Heating check: below target - 2, the reading gains 1 C per 60 s of relay-on time.
-        if not heating or reading_c >= target_c - limits.HEATING_CHECK_MARGIN_C:
-            self._base = None
-        elif self._base is None or reading_c >= self._base[0] + limits.HEATING_CHECK_GAIN_C:
-            self._base = (reading_c, 0.0)
-        elif self._was_on:
-            base_c, on_s = self._base
-            on_s += dt_s
-            self._base = (base_c, on_s)
-            if on_s >= limits.HEATING_CHECK_WINDOW_S:
-                self._fault(now_s, "no_heat")
-        self._was_on = relay_on
+    def sense(self, now_s: float) -> tuple[Sample, float]:
+        """This tick's sample, and the reading the controller is shown (NaN at a rail)."""
+        noisy_c = self.pad.sensor_c + self.rng.gauss(0.0, self.params.sensor_noise_c)
+        raw = self.thermistor.c_to_count(noisy_c)
+        sample = Sample(raw=raw, temp_c=self.thermistor.count_to_c(raw))
+        reading_c = math.nan if sample.temp_c is None else sample.temp_c
+        if self.reading_hook is not None:
+            reading_c = self.reading_hook(now_s, reading_c)
+        return sample, reading_c
+
+    def act(self, now_s: float, sample: Sample, reading_c: float, target_c: float) -> bool:
+        """Judge, propose, write the relay; returns the pin after it."""
+        if self.state is State.PREHEAT and reading_c >= target_c - limits.TARGET_BAND_C:
+            self.state, self.state_since_s = State.WARMUP, now_s  # as the session does
+        verdict = self.supervisor.judge(now_s, sample, self.relay.is_on, self.state,
+                                        target_c, self.state_since_s,
+                                        faulted=self.state is State.FAULT)
+        if verdict.fault is not None:
+            self.relay.force_off(now_s)
+            self.faults.append((now_s, verdict.fault))
+            self.state, self.state_since_s = State.FAULT, now_s
+        want = False
+        if verdict.heat_allowed:
+            want = bool(self.controller.propose(now_s, reading_c, target_c))
+        self.relay.set(want and verdict.heat_allowed, now_s)
+        return self.heat_on
+
+    def close(self) -> None:
+        self.relay.close()
+
+
+@dataclass
+class _Figures:
+    """What a run measures, tick by tick."""
+
+    target_c: float
+    max_true_c: float
+    max_target_c: float
+    time_to_target_s: float | None = None
+    max_reading_c: float = -math.inf
+    hold_errors: list[float] = field(default_factory=list)
+    hold_switches: int = 0
+    relay_switches: int = 0
+    relay_on_s: float = 0.0
+    trace: list[tuple[float, float, float, bool]] = field(default_factory=list)
+
+    def reading(self, now_s: float, reading_c: float) -> bool:
+        """Count a reading; whether it is the first within the band of the target."""
+        self.max_reading_c = max(self.max_reading_c, reading_c)
+        first = (self.time_to_target_s is None
+                 and abs(reading_c - self.target_c) <= limits.TARGET_BAND_C)
+        if first:
+            self.time_to_target_s = now_s
+        if self.in_hold(now_s):
+            self.hold_errors.append(abs(reading_c - self.target_c))
+        return first
+
+    def in_hold(self, now_s: float) -> bool:
+        return self.time_to_target_s is not None and now_s > self.time_to_target_s
+
+    def relay(self, now_s: float, was_on: bool, on: bool) -> None:
+        if on != was_on:
+            self.relay_switches += 1
+            if self.in_hold(now_s):
+                self.hold_switches += 1
+
+    def result(self, end_s: float, full_power_s: float | None,
+               faults: list[tuple[float, str]]) -> dict[str, Any]:
+        ttt_s = self.time_to_target_s
+        hold_len_s = (end_s - ttt_s) if ttt_s is not None else 0.0
+        return {
+            "time_to_target_s": ttt_s,
+            "full_power_time_s": full_power_s,
+            "time_ratio": ttt_s / full_power_s if ttt_s is not None and full_power_s else None,
+            "max_true_c": self.max_true_c,
+            "overshoot_c": self.max_true_c - self.max_target_c,
+            "max_reading_c": self.max_reading_c,
+            "hold_s": hold_len_s,
+            "hold_p95_error_c": _p95(self.hold_errors),
+            "hold_switches": self.hold_switches,
+            "switches_per_10s": (self.hold_switches / hold_len_s * 10.0
+                                 if hold_len_s > 0 else None),
+            "heating_check_ok": not any(code == "no_heat" for _, code in faults),
+            "faults": faults,
+            "relay_on_s": self.relay_on_s,
+            "relay_switches": self.relay_switches,
+        }
 
 
 def _p95(values: list[float]) -> float | None:
@@ -174,263 +231,70 @@ def _p95(values: list[float]) -> float | None:
     return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def run_closed_loop(controller: Controller, params: PadParams, target_c: float = 40.0,
-                    hold_s: float = 600.0, seed: int = 0, *,
+def run_closed_loop(controller: Controller, params: PadParams,
+                    target_c: float = limits.TARGET_DEFAULT_C,
+                    hold_s: float = limits.HOLD_MIN_DEFAULT * 60.0, seed: int = 0, *,
                     preheat_limit_s: float = limits.PREHEAT_LIMIT_S,
                     target_changes: Iterable[tuple[float, float]] = (),
                     duration_s: float | None = None,
                     reading_hook: Callable[[float, float], float] | None = None,
                     keep_trace: bool = False,
-                    thermistor: Thermistor | None = None) -> dict:
+                    thermistor: Thermistor | None = None) -> dict[str, Any]:
     """Run ``controller`` against a pad with ``params`` and return the metrics.
 
     The run is a pre-heat from ``params.start_c`` until the reading first comes within
     0.5 °C of ``target_c`` (or until ``preheat_limit_s``, when the firmware would fault),
     then a hold of ``hold_s``. ``duration_s`` fixes the length instead. ``target_changes``
     are ``(at_s, new_target_c)``: the target changes and ``controller.reset`` is called,
-    as the firmware does. ``reading_hook(now_s, reading_c)`` may replace the reading the
-    controller sees (a stuck sensor, say); the supervisor mirror still sees the real count.
+    as the firmware does. ``reading_hook``: see :class:`Rig`.
 
     Metrics: ``time_to_target_s`` (None if never), ``time_ratio`` (to
     ``PadParams.full_power_time_s``), ``max_true_c``, ``overshoot_c`` (max true - the
     highest target in force), ``max_reading_c``, ``hold_p95_error_c`` (p95 of
     |reading - target| in the hold), ``hold_switches``, ``switches_per_10s``,
-    ``heating_check_ok``, ``faults`` (supervisor checks tripped, with times),
-    ``relay_on_s``, ``relay_switches``.
+    ``heating_check_ok``, ``faults`` (what the supervisor latched, with times),
+    ``relay_on_s``, ``relay_switches``; with ``keep_trace``, ``trace``: (time, reading,
+    true temperature, relay pin) per tick.
     """
-    thermistor = thermistor or Thermistor()
-    rng = random.Random(seed)
-    pad = Pad(params)
-    relay = _RelayChokePoint()
-    supervisor = _SupervisorMirror()
+    rig = Rig(controller, params, seed, thermistor=thermistor, reading_hook=reading_hook)
+    figures = _Figures(target_c=target_c, max_true_c=rig.pad.true_c, max_target_c=target_c)
     changes = sorted(target_changes)
     full_power_s = params.full_power_time_s(target_c)
-
-    controller.reset(0.0)
-    time_to_target_s: float | None = None
     end_s = duration_s if duration_s is not None else preheat_limit_s
-    max_true_c = pad.true_c
-    max_reading_c = -math.inf
-    max_target_c = target_c
-    hold_errors: list[float] = []
-    hold_switches = 0
-    relay_switches = 0
-    relay_on_s = 0.0
-    trace: list[tuple[float, float, float, bool]] = []
-    i = 0
-    while True:
-        now_s = i * DT_S
-        if now_s > end_s + 1e-9:
-            break
-        while changes and changes[0][0] <= now_s + 1e-9:
-            target_c = changes.pop(0)[1]
-            max_target_c = max(max_target_c, target_c)
-            controller.reset(now_s)
-        raw = thermistor.c_to_count(pad.sensor_c + rng.gauss(0.0, params.sensor_noise_c))
-        reading = thermistor.count_to_c(raw)
-        if reading is None:
-            reading = math.nan
-        if reading_hook is not None:
-            reading = reading_hook(now_s, reading)
-        max_reading_c = max(max_reading_c, reading)
-        if time_to_target_s is None and abs(reading - target_c) <= TARGET_BAND_C:
-            time_to_target_s = now_s
-            if duration_s is None:
+    controller.reset(0.0)
+    try:
+        i = 0
+        while (now_s := i * DT_S) <= end_s + 1e-9:
+            while changes and changes[0][0] <= now_s + 1e-9:
+                target_c = figures.target_c = changes.pop(0)[1]
+                figures.max_target_c = max(figures.max_target_c, target_c)
+                controller.reset(now_s)
+            sample, reading_c = rig.sense(now_s)
+            if figures.reading(now_s, reading_c) and duration_s is None:
                 end_s = now_s + hold_s
-        in_hold = time_to_target_s is not None and now_s > time_to_target_s
-        if in_hold:
-            hold_errors.append(abs(reading - target_c))
-
-        was_on = relay.on
-        want = controller.propose(now_s, reading, target_c)
-        on = relay.set(bool(want), now_s)
-        if on != was_on:
-            relay_switches += 1
-            if in_hold:
-                hold_switches += 1
-        supervisor.judge(now_s, reading, raw, on, target_c, DT_S if i else 0.0, heating=True)
-        if keep_trace:
-            trace.append((now_s, reading, pad.true_c, on))
-        pad.step(DT_S, on)
-        if on:
-            relay_on_s += DT_S
-        max_true_c = max(max_true_c, pad.true_c)
-        i += 1
-
-    hold_len_s = (end_s - time_to_target_s) if time_to_target_s is not None else 0.0
-    result = {
-        "time_to_target_s": time_to_target_s,
-        "full_power_time_s": full_power_s,
-        "time_ratio": (time_to_target_s / full_power_s
-                       if time_to_target_s is not None and full_power_s else None),
-        "max_true_c": max_true_c,
-        "overshoot_c": max_true_c - max_target_c,
-        "max_reading_c": max_reading_c,
-        "hold_s": hold_len_s,
-        "hold_p95_error_c": _p95(hold_errors),
-        "hold_switches": hold_switches,
-        "switches_per_10s": (hold_switches / hold_len_s * 10.0) if hold_len_s > 0 else None,
-        "heating_check_ok": not any(code == "no_heat" for _, code in supervisor.faults),
-        "faults": supervisor.faults,
-        "relay_on_s": relay_on_s,
-        "relay_switches": relay_switches,
-    }
+            was_on = rig.heat_on
+            on = rig.act(now_s, sample, reading_c, target_c)
+            figures.relay(now_s, was_on, on)
+            if keep_trace:
+                figures.trace.append((now_s, reading_c, rig.pad.true_c, on))
+            rig.pad.step(DT_S, on)
+            if on:
+                figures.relay_on_s += DT_S
+            figures.max_true_c = max(figures.max_true_c, rig.pad.true_c)
+            i += 1
+    finally:
+        rig.close()
+    result = figures.result(end_s, full_power_s, rig.faults)
     if keep_trace:
-        result["trace"] = trace
+        result["trace"] = figures.trace
     return result
-
-
-# ---------------------------------------------------------------------------------------
-# What physics allows
-# ---------------------------------------------------------------------------------------
-
-
-def fastest_reading_time_s(params: PadParams, target_c: float, true_cap_c: float) -> float | None:
-    """Earliest time the (noise-free) reading can come within 0.5 °C of ``target_c`` while
-    the true pad temperature never exceeds ``true_cap_c``: full power until the pad is at
-    the cap, then exactly enough power to hold it there. ``None`` if never within 15 min."""
-    pad = Pad(replace(params, sensor_noise_c=0.0))
-    want_c = target_c - TARGET_BAND_C
-    t = 0.0
-    while t <= limits.PREHEAT_LIMIT_S:
-        if pad.sensor_c >= want_c:
-            return t
-        if pad.true_c >= true_cap_c:
-            lag_s = params.sensor_lag_s
-            if lag_s <= 0 or true_cap_c <= want_c:
-                return None if true_cap_c < want_c else t
-            extra_s = lag_s * math.log((true_cap_c - pad.sensor_c) / (true_cap_c - want_c))
-            return t + extra_s if t + extra_s <= limits.PREHEAT_LIMIT_S else None
-        pad.step(DT_S, True)
-        t += DT_S
-    return None
-
-
-def full_power_heating_check_ok(params: PadParams, target_c: float) -> bool:
-    """Whether even full power keeps the heating check (1 °C per 60 s below target - 2)."""
-    pad = Pad(replace(params, sensor_noise_c=0.0))
-    base: tuple[float, float] | None = None
-    t = 0.0
-    while t <= limits.PREHEAT_LIMIT_S and pad.sensor_c < target_c - limits.HEATING_CHECK_MARGIN_C:
-        if base is None or pad.sensor_c >= base[0] + limits.HEATING_CHECK_GAIN_C:
-            base = (pad.sensor_c, t)
-        elif t - base[1] >= limits.HEATING_CHECK_WINDOW_S:
-            return False
-        pad.step(DT_S, True)
-        t += DT_S
-    return True
-
-
-def feasibility(params: PadParams, target_c: float) -> dict:
-    """What the physics of a pad allows for a target, whatever the controller.
-
-    ``status`` is ``ok``; ``unreachable`` (full power never gets there);
-    ``too_slow`` (not within the 15-minute pre-heat); ``no_heat_at_full_power`` (even full
-    power fails the heating check, so the firmware faults); or ``lag_limited`` (the reading
-    cannot come within 0.5 °C inside 1.3 x the full-power time unless the true pad goes
-    over the target: the time requirement conflicts with "no overshoot").
-    """
-    full_s = params.full_power_time_s(target_c)
-    info: dict = {"full_power_time_s": full_s, "status": "ok",
-                  "fastest_no_overshoot_s": None, "fastest_1c_overshoot_s": None}
-    if full_s is None:
-        info["status"] = "unreachable"
-        return info
-    info["fastest_no_overshoot_s"] = fastest_reading_time_s(params, target_c, target_c)
-    info["fastest_1c_overshoot_s"] = fastest_reading_time_s(
-        params, target_c, target_c + OVERSHOOT_LIMIT_C)
-    if full_s > limits.PREHEAT_LIMIT_S:
-        info["status"] = "too_slow"
-    elif not full_power_heating_check_ok(params, target_c):
-        info["status"] = "no_heat_at_full_power"
-    elif full_s > 0 and (info["fastest_no_overshoot_s"] is None
-                         or info["fastest_no_overshoot_s"] > TIME_RATIO_LIMIT * full_s):
-        info["status"] = "lag_limited"
-    return info
-
-
-def requirements_met(result: dict, feas: dict) -> dict[str, bool | None]:
-    """Each requirement as True/False, or None where physics makes it moot."""
-    reachable = feas["status"] in ("ok", "lag_limited")
-    ratio = result["time_ratio"]
-    time_ok: bool | None
-    if not reachable:
-        time_ok = None
-    elif feas["full_power_time_s"] == 0:
-        time_ok = result["time_to_target_s"] is not None
-    else:
-        time_ok = ratio is not None and ratio <= TIME_RATIO_LIMIT
-    spm = result["switches_per_10s"]
-    return {
-        "overshoot": result["overshoot_c"] <= OVERSHOOT_LIMIT_C,
-        "time": time_ok,
-        "switching": None if spm is None else spm <= SWITCHES_PER_10S_LIMIT + 1e-9,
-        "no_faults": (not result["faults"]) if reachable else None,
-    }
-
-
-# ---------------------------------------------------------------------------------------
-# Pads
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NamedPad:
-    name: str
-    params: PadParams
-
-
-def pad(heater_w: float = 10.0, heat_capacity_j_per_k: float = 120.0,
-        sensor_lag_s: float = 5.0, ambient_c: float = 22.0, **more: float) -> PadParams:
-    """A pad like the reference one, starting at its ambient temperature."""
-    return PadParams(heater_w=heater_w, heat_capacity_j_per_k=heat_capacity_j_per_k,
-                     sensor_lag_s=sensor_lag_s, ambient_c=ambient_c,
-                     start_c=more.pop("start_c", ambient_c), **more)
-
-
-def _label(p: PadParams) -> str:
-    return (f"{p.heater_w:g}W {p.heat_capacity_j_per_k:g}J/K "
-            f"lag{p.sensor_lag_s:g}s amb{p.ambient_c:g}")
-
-
-def reference_pads() -> list[NamedPad]:
-    return [NamedPad("reference", PadParams())]
-
-
-def one_at_a_time_pads() -> list[NamedPad]:
-    out = []
-    for field, values in (("heater_w", (6.0, 20.0)), ("heat_capacity_j_per_k", (60.0, 240.0)),
-                          ("sensor_lag_s", (2.0, 15.0)), ("ambient_c", (15.0, 30.0))):
-        for v in values:
-            p = pad(**{field: v})
-            out.append(NamedPad(f"{field}={v:g}", p))
-    return out
-
-
-def corner_pads() -> list[NamedPad]:
-    out = []
-    for h in (6.0, 20.0):
-        for c in (60.0, 240.0):
-            for lag in (2.0, 15.0):
-                for amb in (15.0, 30.0):
-                    p = pad(h, c, lag, amb)
-                    out.append(NamedPad(_label(p), p))
-    return out
-
-
-def centre_pads() -> list[NamedPad]:
-    return [NamedPad("centre", pad(13.0, 150.0, 8.5, 22.5)),
-            NamedPad("centre-fast", pad(20.0, 60.0, 8.5, 22.5)),
-            NamedPad("centre-slow", pad(6.0, 240.0, 8.5, 22.5)),
-            NamedPad("centre-lag2", pad(13.0, 150.0, 2.0, 22.5)),
-            NamedPad("centre-lag15", pad(13.0, 150.0, 15.0, 22.5))]
 
 
 # ---------------------------------------------------------------------------------------
 # Tables
 # ---------------------------------------------------------------------------------------
 
-CONTROLLERS: dict[str, Callable[[], Controller]] = {
+CONTROLLERS: dict[str, ControllerFactory] = {
     "BangBang": BangBangController,
     "TimeProportionalPID": TimeProportionalPID,
     "SimplePidTP": SimplePidTimeProportioning,
@@ -438,7 +302,7 @@ CONTROLLERS: dict[str, Callable[[], Controller]] = {
 }
 
 
-def _fmt(v, spec: str = ".2f", none: str = "-") -> str:
+def _fmt(v: float | None, spec: str = ".2f", none: str = "-") -> str:
     if v is None:
         return none
     return format(v, spec)
@@ -446,7 +310,7 @@ def _fmt(v, spec: str = ".2f", none: str = "-") -> str:
 
 def worst(results: list[dict]) -> dict:
     """The worst of several seeds, figure by figure (faults as a sorted list of codes)."""
-    def largest(key):
+    def largest(key: str) -> Any:
         vals = [r[key] for r in results if r[key] is not None]
         return max(vals) if vals else None
     out = dict(results[0])
@@ -462,7 +326,7 @@ def worst(results: list[dict]) -> dict:
     return out
 
 
-def evaluate(make: Callable[[], Controller], params: PadParams, target_c: float,
+def evaluate(make: ControllerFactory, params: PadParams, target_c: float,
              hold_s: float, seeds: Iterable[int]) -> dict:
     """Worst of ``seeds`` runs, each with a fresh controller from ``make``."""
     return worst([run_closed_loop(make(), params, target_c, hold_s, seed) for seed in seeds])
@@ -491,28 +355,37 @@ def row(ctrl: str, name: str, target_c: float, res: dict, feas: dict) -> str:
             f"{faults or '-':<10} {_physics(feas):<20} {verdict}")
 
 
+def _median_and_worst(values: list[float]) -> tuple[float | None, float | None]:
+    ordered = sorted(values)
+    if not ordered:
+        return None, None
+    return ordered[len(ordered) // 2], ordered[-1]
+
+
 def _summary(ctrl: str, rows: list[tuple[dict, dict]]) -> str:
     feasible = [(r, f) for r, f in rows if f["status"] == "ok"]
     passed = sum(1 for r, f in feasible
                  if not any(v is False for v in requirements_met(r, f).values()))
     reachable = [r for r, f in rows if f["status"] in ("ok", "lag_limited")]
-    overs = [r["overshoot_c"] for r in reachable]
-    p95s = sorted(r["hold_p95_error_c"] for r in reachable if r["hold_p95_error_c"] is not None)
-    sws = [r["switches_per_10s"] for r in reachable if r["switches_per_10s"] is not None]
+    worst_over = max((r["overshoot_c"] for r in reachable), default=None)
+    p95_median, p95_worst = _median_and_worst(
+        [r["hold_p95_error_c"] for r in reachable if r["hold_p95_error_c"] is not None])
+    worst_sw = max((r["switches_per_10s"] for r in reachable
+                    if r["switches_per_10s"] is not None), default=None)
     faulted = sum(1 for r in reachable if r["faults"])
     return (f"{ctrl:<20} all requirements on {passed}/{len(feasible)} feasible pads; "
-            f"over reachable pads: worst overshoot {_fmt(max(overs, default=None), '+.2f')} C, "
-            f"p95 median {_fmt(p95s[len(p95s) // 2] if p95s else None)} / worst "
-            f"{_fmt(p95s[-1] if p95s else None)} C, worst {_fmt(max(sws, default=None))} "
-            f"switches/10 s, {faulted} with supervisor faults")
+            f"over reachable pads: worst overshoot {_fmt(worst_over, '+.2f')} C, "
+            f"p95 median {_fmt(p95_median)} / worst {_fmt(p95_worst)} C, "
+            f"worst {_fmt(worst_sw)} switches/10 s, {faulted} with supervisor faults")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.control_loop", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--hold-min", type=float, default=10.0)
+    ap.add_argument("--hold-min", type=float, default=float(limits.HOLD_MIN_DEFAULT))
     ap.add_argument("--seeds", type=int, default=2, help="worst over this many noise seeds")
-    ap.add_argument("--targets", type=float, nargs="+", default=[40.0])
+    ap.add_argument("--targets", type=float, nargs="+",
+                    default=[limits.TARGET_DEFAULT_C])
     ap.add_argument("--controllers", nargs="+", default=list(CONTROLLERS),
                     choices=list(CONTROLLERS))
     ap.add_argument("--only-reference", action="store_true")
@@ -535,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         for named in pads:
             feas = feasibility(named.params, target_c)
             print()
-            print(f"{named.name} ({_label(named.params)}), target {target_c:g} C: "
+            print(f"{named.name} ({label(named.params)}), target {target_c:g} C: "
                   f"full power {_fmt(feas['full_power_time_s'], '.0f')} s, "
                   f"{_physics(feas)}")
             print(HEADER)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from gpiozero import LED, MCP3008, Buzzer, DigitalInputDevice, OutputDevice, TonalBuzzer
 
 from firmware.config import FeedbackConfig, HardwareConfig
+from firmware.limits import RELAY_MIN_OFF_S
 from firmware.thermistor import Thermistor
 
 
@@ -37,7 +38,7 @@ class HeatRelay:
     conditions at all.
     """
 
-    def __init__(self, pin: int, *, active_high: bool = True, min_off_s: float = 2.0,
+    def __init__(self, pin: int, *, active_high: bool = True, min_off_s: float = RELAY_MIN_OFF_S,
                  pin_factory=None) -> None:
         # initial_value=False: the pin is driven to the off level as it is claimed.
         self._device = OutputDevice(pin, active_high=active_high, initial_value=False,
@@ -227,7 +228,7 @@ class KitDevices:
     """
 
     def __init__(self, config: HardwareConfig, clock, pin_factory=None,
-                 relay_min_off_s: float = 2.0) -> None:
+                 relay_min_off_s: float = RELAY_MIN_OFF_S) -> None:
         self.config = config
         self.relay = HeatRelay(config.relay.pin, active_high=config.relay.active_high,
                                min_off_s=relay_min_off_s, pin_factory=pin_factory)

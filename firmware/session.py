@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from firmware.limits import TARGET_BAND_C
 from firmware.routine import Routine
 from firmware.settings import Settings
 
 STATES = ("idle", "preheat", "warmup", "ready", "massage", "done", "fault")
-TARGET_BAND_C = 0.5  # pre-heat ends when the reading is this close to the target
 DONE_HOLD_S = 5.0  # how long "done" shows before the kit is idle again
 
 

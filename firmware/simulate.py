@@ -27,9 +27,9 @@ from firmware.clock import VirtualClock
 from firmware.config import HardwareConfig
 from firmware.control import default_controller
 from firmware.kit import CommandError, Kit
+from firmware.limits import TARGET_BAND_C
 from firmware.routine import Routine, load_routine
 from firmware.scenario import Event, Scenario
-from firmware.session import TARGET_BAND_C
 from firmware.sim_hw import SimKit
 from firmware.store import Store
 

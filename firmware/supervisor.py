@@ -8,6 +8,11 @@ relay heats an idle kit.
 Every row of the safety table in DESIGN.md lives here, with its numbers from
 :mod:`firmware.limits`. Time is passed in; nothing here reads a clock.
 
+One tick (:meth:`Supervisor.judge`) is three steps: *accounting* (heat-on time, relay
+edges, this tick's sample, the thermal dose), the *checks* in the fixed order of
+:data:`CHECKS` (the first fault found wins the tick), then the *reason* heat is vetoed,
+if it is.
+
 Hazards: a missed check here can burn a neck. Each check errs towards "heat off": no
 valid sample is heat off; an out-of-range sample is heat off at that sample; an unknown
 state is not a heating state.
@@ -15,37 +20,58 @@ state is not a heating state.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from firmware import limits as L
 from firmware.devices import Sample
+from firmware.states import HEATING_STATES, Fault, State
 
-HEATING_STATES = ("preheat", "warmup")
+# Temporary: kit.py still imports this; it goes once kit.py reads Fault(code).message.
+FAULT_MESSAGES = {f.value: f.message for f in Fault}
 
-FAULT_MESSAGES = {
-    "overtemp": "The pad reached 45 °C. Heat is off. Take the pad off and let it cool.",
-    "sensor_open": "The thermistor reads as disconnected. Check its wires and plug.",
-    "sensor_short": "The thermistor reads as shorted. Check its wires for a short.",
-    "sensor_stale": "The temperature reading stopped changing or arriving. Check the "
-                    "thermistor and the MCP3008 wiring.",
-    "no_heat": "The pad is not warming as it should. Check that the thermistor sits on the "
-               "pad and that the pad's supply is on.",
-    "runaway": "The pad is heating while the kit has switched it off: the relay may be "
-               "stuck. Unplug the pad's power supply now.",
-    "overrun": "The pad was on for the most heat one session allows (30 minutes). "
-               "Heat is off.",
-    "internal": "The kit hit an internal error and turned the heat off.",
-}
+
+class Veto(StrEnum):
+    """Why heat is vetoed this tick when no new fault explains it."""
+
+    SENSOR_RANGE = "sensor out of range"  # this sample is no reading
+    NO_SAMPLE = "no valid sample"  # none for NO_SAMPLE_HEAT_OFF_S
+    LATCHED = "fault"  # a fault is latched
+    NOT_HEATING = "not heating"  # the session is in no heating state
+    DOSE = "dose"  # the CEM43 dose of the session is spent
+    OVERRUN = "overrun"  # the relay-on time of the session is spent
 
 
 @dataclass(frozen=True)
 class Judgement:
     heat_allowed: bool
-    fault: str | None = None
-    reason: str | None = None  # why heat is vetoed, when it is
+    fault: Fault | None = None
+    reason: str | None = None  # why heat is vetoed, when it is: a Fault or a Veto
     dose_reached: bool = False
+
+
+@dataclass(slots=True)
+class Tick:
+    """What one judgement knows (made afresh each tick, never changed: not frozen only
+    because a frozen dataclass is several times slower to build, and this runs at
+    10 Hz in every simulated second). ``temp_c`` is the reading the checks judge: this
+    tick's valid sample, or the last valid one after a single missed read; ``None`` when
+    heat is vetoed for want of a reading."""
+
+    now_s: float
+    dt_s: float
+    sample: Sample | None
+    temp_c: float | None
+    relay_on: bool
+    state: str
+    heating: bool  # the state is a heating state (an unknown state is not)
+    target_c: float
+    state_since_s: float
+    faulted: bool
 
 
 def cem43_rate_per_s(temp_c: float) -> float:
@@ -54,22 +80,37 @@ def cem43_rate_per_s(temp_c: float) -> float:
     return r ** (43.0 - temp_c)
 
 
+def _classify(sample: Sample) -> tuple[float | None, Fault | None]:
+    """(reading, None) for a valid sample; (None, the fault it points to) for one that is
+    no reading: at a rail or outside the plausible range, or not a number (a NaN compares
+    false with every limit)."""
+    t = sample.temp_c
+    if t is not None and not math.isfinite(t):
+        t = None
+    is_open = sample.raw >= L.RAW_HIGH_LIMIT or (t is not None and t < L.SENSOR_MIN_C)
+    is_short = sample.raw <= L.RAW_LOW_LIMIT or (t is not None and t > L.SENSOR_MAX_C)
+    if is_open:
+        return None, Fault.SENSOR_OPEN
+    if is_short or t is None:
+        return None, Fault.SENSOR_SHORT
+    return t, None
+
+
 class Supervisor:
     """Judges each tick. Feed it every sample (or ``None`` when the ADC read failed)."""
-
-    RUNAWAY_SETTLE_S = 30.0  # after an off, the lagging reading still climbs to the pad's
 
     def __init__(self, now_s: float) -> None:
         self._last_s = now_s
         self._last_valid_s = now_s
         self._bad_in_row = 0
+        self._bad_kind: Fault | None = None  # what this tick's bad sample points to
         self._last_raw: int | None = None
         self._unchanged_on_s = 0.0
         self._relay_was_on = False
         self._off_since_s = now_s
         self._runaway: deque[tuple[float, float]] = deque()
         self._check_base: tuple[float, float] | None = None  # (reading, heat s since)
-        self._reported: set[str] = set()  # faults raised since the last clear
+        self._reported: set[Fault] = set()  # faults raised since the last clear
         self.temp_c: float | None = None  # the last valid reading
         self.reading_c: float | None = None  # this tick's reading, None if not valid
         self.raw: int | None = None
@@ -93,126 +134,120 @@ class Supervisor:
     def judge(self, now_s: float, sample: Sample | None, relay_on: bool, state: str,
               target_c: float, state_since_s: float, faulted: bool) -> Judgement:
         """One tick. ``relay_on`` is what the relay was commanded since the last tick."""
-        dt = max(0.0, now_s - self._last_s)
-        self._last_s = now_s
-        if self._relay_was_on and self.session_active:
-            self.heat_on_s += dt
-        if relay_on != self._relay_was_on and not relay_on:
-            self._off_since_s = now_s
-            self._runaway.clear()
-        self._relay_was_on = relay_on
-
-        fault, veto = self._check_sample(now_s, sample)
-        temp = self.temp_c if veto is None else None
-        if self.session_active and self.temp_c is not None and \
-                now_s - self._last_valid_s < L.NO_SAMPLE_HEAT_OFF_S:
-            self.dose_cem43 += cem43_rate_per_s(self.temp_c) * dt / 60.0
-
-        if fault is None and temp is not None:
-            fault = self._check_runaway(now_s, temp, relay_on)
-        if fault is None and not faulted:
-            fault = self._check_stuck_count(sample, relay_on, dt)
-        heating = state in HEATING_STATES
-        if fault is None and not faulted and heating:
-            fault = self._check_heating(temp, relay_on, target_c, dt)
-            if fault is None and state == "preheat" and now_s - state_since_s >= L.PREHEAT_LIMIT_S:
-                fault = "no_heat"
-            if fault is None and self.heat_on_s >= L.SESSION_HEAT_LIMIT_S:
-                fault = "overrun"
-        elif not heating:
-            self._check_base = None
-        if faulted and fault not in (None, "runaway"):
-            fault = None  # one latched fault at a time; only a runaway adds itself
-        if fault is not None:
-            if fault in self._reported:
-                fault = None  # already latched; it stays latched until cleared
-            else:
-                self._reported.add(fault)
-
+        dt_s = self._account_relay(now_s, relay_on)
+        veto = self._take_sample(now_s, sample)
+        self._account_dose(now_s, dt_s)
+        tick = Tick(now_s=now_s, dt_s=dt_s, sample=sample,
+                    temp_c=self.temp_c if veto is None else None, relay_on=relay_on,
+                    state=state, heating=state in HEATING_STATES, target_c=target_c,
+                    state_since_s=state_since_s, faulted=faulted)
+        if not tick.heating:
+            self._check_base = None  # the heating check starts afresh at the next heat
+        fault = self._latch(self._first_fault(tick), faulted)
         dose_reached = self.dose_cem43 >= L.DOSE_LIMIT_CEM43
-        reason = veto
-        if fault is not None:
-            reason = fault
-        elif faulted:
-            reason = "fault"
-        elif not heating:
-            reason = "not heating"
-        elif dose_reached:
-            reason = "dose"
-        elif self.heat_on_s >= L.SESSION_HEAT_LIMIT_S:
-            reason = "overrun"
+        reason = self._reason(tick, fault, veto, dose_reached)
         return Judgement(heat_allowed=reason is None, fault=fault, reason=reason,
                          dose_reached=dose_reached)
 
-    # -- the checks -----------------------------------------------------------------------
-    def _check_sample(self, now_s: float, sample: Sample | None) -> tuple[str | None, str | None]:
-        """(fault, veto) from this sample and from how long since the last valid one."""
+    # -- accounting -----------------------------------------------------------------------
+    def _account_relay(self, now_s: float, relay_on: bool) -> float:
+        """Seconds since the last tick; relay-on time of the session; the off edge."""
+        dt_s = max(0.0, now_s - self._last_s)
+        self._last_s = now_s
+        if self._relay_was_on and self.session_active:
+            self.heat_on_s += dt_s
+        if self._relay_was_on and not relay_on:
+            self._off_since_s = now_s
+            self._runaway.clear()
+        self._relay_was_on = relay_on
+        return dt_s
+
+    def _take_sample(self, now_s: float, sample: Sample | None) -> Veto | None:
+        """This tick's reading, or the veto for want of one: at an out-of-range sample, and
+        once no valid sample came for ``NO_SAMPLE_HEAT_OFF_S`` (a single missed read inside
+        that keeps the last judgement)."""
         veto = None
-        fault = None
         self.reading_c = None
+        self._bad_kind = None
         if sample is not None:
             self.raw = sample.raw
-            t = sample.temp_c
-            if t is not None and not math.isfinite(t):
-                t = None  # a NaN compares false with every limit: it is no reading at all
-            is_open = sample.raw >= L.RAW_HIGH_LIMIT or (t is not None and t < L.SENSOR_MIN_C)
-            is_short = sample.raw <= L.RAW_LOW_LIMIT or (t is not None and t > L.SENSOR_MAX_C)
-            if is_open or is_short or t is None:
+            reading_c, self._bad_kind = _classify(sample)
+            if reading_c is None:
                 self._bad_in_row += 1
-                veto = "sensor out of range"
-                if self._bad_in_row >= L.OUT_OF_RANGE_SAMPLES_TO_LATCH:
-                    fault = "sensor_open" if is_open else "sensor_short"
+                veto = Veto.SENSOR_RANGE
             else:
                 self._bad_in_row = 0
                 self._last_valid_s = now_s
-                self.temp_c = self.reading_c = t
-                if t >= L.OVERTEMP_C:
-                    fault = "overtemp"
-        since_valid = now_s - self._last_valid_s
-        if since_valid >= L.NO_SAMPLE_HEAT_OFF_S:
-            veto = veto or "no valid sample"
-            if fault is None and since_valid >= L.NO_SAMPLE_FAULT_S:
-                fault = "sensor_stale"
-        elif sample is None:
-            veto = None  # a single missed read inside 0.5 s keeps the last judgement
-        return fault, veto
+                self.temp_c = self.reading_c = reading_c
+        if now_s - self._last_valid_s >= L.NO_SAMPLE_HEAT_OFF_S:
+            veto = veto or Veto.NO_SAMPLE
+        return veto
 
-    def _check_stuck_count(self, sample: Sample | None, relay_on: bool, dt: float) -> str | None:
-        if sample is None:
-            return None
-        if sample.raw != self._last_raw:
-            self._last_raw = sample.raw
-            self._unchanged_on_s = 0.0
-        elif relay_on:
-            self._unchanged_on_s += dt
-        if self._unchanged_on_s >= L.STUCK_COUNT_RELAY_ON_S:
-            return "sensor_stale"
+    def _account_dose(self, now_s: float, dt_s: float) -> None:
+        """CEM43 of the session, on the last valid reading while it is fresh."""
+        if self.session_active and self.temp_c is not None and \
+                now_s - self._last_valid_s < L.NO_SAMPLE_HEAT_OFF_S:
+            self.dose_cem43 += cem43_rate_per_s(self.temp_c) * dt_s / 60.0
+
+    # -- the checks and the latch -----------------------------------------------------------
+    def _first_fault(self, tick: Tick) -> Fault | None:
+        """The checks of :data:`CHECKS` in order: the first fault found wins the tick, and
+        the checks after it are not asked (their windows do not advance this tick)."""
+        for check in _asked(tick.faulted, tick.state, tick.temp_c is not None):
+            fault = check.find(self, tick)
+            if fault is not None:
+                return fault
         return None
 
-    def _check_heating(self, temp: float | None, relay_on: bool, target_c: float,
-                       dt: float) -> str | None:
-        """Relay on and well below target: the reading must gain 1 °C per 60 s of heat."""
-        if temp is None or temp >= target_c - L.HEATING_CHECK_MARGIN_C:
-            self._check_base = None
+    def _latch(self, fault: Fault | None, faulted: bool) -> Fault | None:
+        """The fault to latch now: one at a time (only a runaway adds itself to a latched
+        fault, since it asks the person to unplug the pad), each once until cleared."""
+        if faulted and fault is not Fault.RUNAWAY:
             return None
-        if self._check_base is None or temp >= self._check_base[0] + L.HEATING_CHECK_GAIN_C:
-            self._check_base = (temp, 0.0)
-            return None
-        if relay_on:
-            base_temp, on_s = self._check_base
-            on_s += dt
-            self._check_base = (base_temp, on_s)
-            if on_s >= L.HEATING_CHECK_WINDOW_S:
-                # A live thermistor's count moves with noise even on a cold pad; one frozen
-                # for half the window is a stuck sensor, not a pad that will not warm.
-                if self._unchanged_on_s >= L.HEATING_CHECK_WINDOW_S / 2:
-                    return "sensor_stale"
-                return "no_heat"
+        if fault is None or fault in self._reported:
+            return None  # already latched; it stays latched until cleared
+        self._reported.add(fault)
+        return fault
+
+    def _reason(self, tick: Tick, fault: Fault | None, veto: Veto | None,
+                dose_reached: bool) -> str | None:
+        """Why heat is vetoed this tick, the weightiest reason first; ``None``: allowed."""
+        if fault is not None:
+            return fault
+        if tick.faulted:
+            return Veto.LATCHED
+        if not tick.heating:
+            return Veto.NOT_HEATING
+        if dose_reached:
+            return Veto.DOSE
+        if self.heat_on_s >= L.SESSION_HEAT_LIMIT_S:
+            return Veto.OVERRUN
+        return veto
+
+    def _check_range(self, tick: Tick) -> Fault | None:
+        """Out-of-range samples in a row: the thermistor is open or shorted."""
+        if self._bad_kind is not None and self._bad_in_row >= L.OUT_OF_RANGE_SAMPLES_TO_LATCH:
+            return self._bad_kind
         return None
 
-    def _check_runaway(self, now_s: float, temp: float, relay_on: bool) -> str | None:
+    def _check_overtemp(self, tick: Tick) -> Fault | None:
+        """This sample at or over the cutoff."""
+        if self.reading_c is not None and self.reading_c >= L.OVERTEMP_C:
+            return Fault.OVERTEMP
+        return None
+
+    def _check_no_sample(self, tick: Tick) -> Fault | None:
+        """No valid sample for ``NO_SAMPLE_FAULT_S``."""
+        if tick.now_s - self._last_valid_s >= L.NO_SAMPLE_FAULT_S:
+            return Fault.SENSOR_STALE
+        return None
+
+    def _check_runaway(self, tick: Tick) -> Fault | None:
         """Relay commanded off yet the pad climbs: the contacts are welded."""
-        if relay_on or now_s - self._off_since_s < self.RUNAWAY_SETTLE_S:
+        now_s, temp = tick.now_s, tick.temp_c
+        if temp is None:  # not asked then (see CHECKS); nothing to judge
+            return None
+        if tick.relay_on or now_s - self._off_since_s < L.RUNAWAY_SETTLE_S:
             self._runaway.clear()
             return None
         window = self._runaway
@@ -221,14 +256,63 @@ class Supervisor:
             window.popleft()
         lowest = min(t for _, t in window)
         if temp >= L.RUNAWAY_FLOOR_C and temp - lowest >= L.RUNAWAY_RISE_C:
-            return "runaway"
+            return Fault.RUNAWAY
         return None
 
+    def _check_stuck_count(self, tick: Tick) -> Fault | None:
+        """Relay energised ``STUCK_COUNT_RELAY_ON_S`` in all while the count never moved."""
+        sample = tick.sample
+        if sample is None:
+            return None
+        if sample.raw != self._last_raw:
+            self._last_raw = sample.raw
+            self._unchanged_on_s = 0.0
+        elif tick.relay_on:
+            self._unchanged_on_s += tick.dt_s
+        if self._unchanged_on_s >= L.STUCK_COUNT_RELAY_ON_S:
+            return Fault.SENSOR_STALE
+        return None
+
+    def _check_heating(self, tick: Tick) -> Fault | None:
+        """Relay on and well below target: the reading must gain 1 °C per 60 s of heat."""
+        temp = tick.temp_c
+        if temp is None or temp >= tick.target_c - L.HEATING_CHECK_MARGIN_C:
+            self._check_base = None
+            return None
+        if self._check_base is None or temp >= self._check_base[0] + L.HEATING_CHECK_GAIN_C:
+            self._check_base = (temp, 0.0)
+            return None
+        if not tick.relay_on:
+            return None
+        base_temp, on_s = self._check_base
+        on_s += tick.dt_s
+        self._check_base = (base_temp, on_s)
+        if on_s < L.HEATING_CHECK_WINDOW_S:
+            return None
+        # A live thermistor's count moves with noise even on a cold pad; one frozen for
+        # half the window is a stuck sensor, not a pad that will not warm.
+        if self._unchanged_on_s >= L.HEATING_CHECK_WINDOW_S / 2:
+            return Fault.SENSOR_STALE
+        return Fault.NO_HEAT
+
+    def _check_preheat_time(self, tick: Tick) -> Fault | None:
+        """The target not reached within ``PREHEAT_LIMIT_S`` of pre-heat."""
+        if tick.now_s - tick.state_since_s >= L.PREHEAT_LIMIT_S:
+            return Fault.NO_HEAT
+        return None
+
+    def _check_overrun(self, tick: Tick) -> Fault | None:
+        """The relay on for ``SESSION_HEAT_LIMIT_S`` in all this session."""
+        if self.heat_on_s >= L.SESSION_HEAT_LIMIT_S:
+            return Fault.OVERRUN
+        return None
+
+    # -- clearing -------------------------------------------------------------------------
     def cause_gone(self) -> bool:
         """Whether a latched fault may be cleared: a valid, cool, steady reading now."""
         return (self.temp_c is not None and self._bad_in_row == 0
                 and self._last_s - self._last_valid_s < L.NO_SAMPLE_HEAT_OFF_S
-                and self.temp_c < L.OVERTEMP_C - 2.0 and not self._relay_was_on
+                and self.temp_c < L.FAULT_CLEAR_BELOW_C and not self._relay_was_on
                 and not self._rising())
 
     def _rising(self) -> bool:
@@ -242,3 +326,51 @@ class Supervisor:
         self._unchanged_on_s = 0.0
         self._runaway.clear()
         self._reported.clear()
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the safety table: what it finds, and in which ticks it is asked: in
+    ``states`` (every state if ``None``), while a fault is latched too if ``latched``, and
+    only with a reading to judge if ``needs_reading``."""
+
+    name: str
+    find: Callable[[Supervisor, Tick], Fault | None]
+    states: frozenset[State] | None = None
+    latched: bool = True
+    needs_reading: bool = False
+
+
+_PREHEAT = frozenset({State.PREHEAT})
+
+
+# The checks in the order they are asked, every tick: the first fault found wins the tick.
+# The sample's own checks come first, then the welded relay (in every state, a latched
+# fault included: it is the one fault that asks for the pad to be unplugged), then the
+# checks of a working sensor and of heating. While a fault is latched, a new fault other
+# than a runaway is not latched (Supervisor._latch).
+CHECKS: tuple[Check, ...] = (
+    Check("sensor_open / sensor_short: out of range, samples in a row",
+          Supervisor._check_range),
+    Check("overtemp: this sample at or over the cutoff", Supervisor._check_overtemp),
+    Check("sensor_stale: no valid sample", Supervisor._check_no_sample),
+    Check("runaway: relay off, reading climbs", Supervisor._check_runaway,
+          needs_reading=True),
+    Check("sensor_stale: count frozen under heat", Supervisor._check_stuck_count,
+          latched=False),
+    Check("no_heat / sensor_stale: heating check", Supervisor._check_heating,
+          states=HEATING_STATES, latched=False),
+    Check("no_heat: pre-heat time", Supervisor._check_preheat_time, states=_PREHEAT,
+          latched=False),
+    Check("overrun: relay-on time of the session", Supervisor._check_overrun,
+          states=HEATING_STATES, latched=False),
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _asked(faulted: bool, state: str, has_reading: bool) -> tuple[Check, ...]:
+    """The checks of :data:`CHECKS` asked in such a tick, in their order."""
+    return tuple(c for c in CHECKS
+                 if (c.latched or not faulted)
+                 and (c.states is None or state in c.states)
+                 and (has_reading or not c.needs_reading))

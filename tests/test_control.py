@@ -1,4 +1,5 @@
-"""The control law against the simulated pad, through the bench's closed-loop harness.
+"""The control law against the simulated pad, through the bench's closed-loop harness
+(the real supervisor and the real relay choke point on a mock pin).
 
 The requirements (DESIGN.md, "The pad must never burn anyone", and the control brief): the
 TRUE pad temperature never more than 1.0 °C over the target, the reading within 0.5 °C of
@@ -17,19 +18,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from firmware.control import (
-    MIN_OFF_S,
     BangBangController,
-    PadController,
+    PadTuning,
     TimeProportionalPID,
     default_controller,
 )
+from firmware.limits import OVERTEMP_C, RELAY_MIN_OFF_S
 from firmware.plant import PadParams
 
 try:
     from bench import control_loop as bench
+    from bench import pads
 except ModuleNotFoundError:  # plain `pytest` without the repository root on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from bench import control_loop as bench
+    from bench import pads
 
 TARGET_C = 40.0
 HOLD_S = 600.0
@@ -58,21 +61,21 @@ def test_reference_pad_meets_every_requirement():
 
 
 @pytest.mark.parametrize("params", [
-    bench.pad(heater_w=6.0),
-    bench.pad(heater_w=20.0),
-    bench.pad(heat_capacity_j_per_k=60.0),
-    bench.pad(heat_capacity_j_per_k=240.0),
-    bench.pad(sensor_lag_s=2.0),
-    bench.pad(sensor_lag_s=15.0),
-    bench.pad(ambient_c=15.0),
-    bench.pad(ambient_c=30.0),
-    bench.pad(20.0, 60.0, 2.0, 30.0),   # fastest pad, target 10 °C above the room
-    bench.pad(6.0, 60.0, 15.0, 15.0),   # weak heater, slow sensor, cold room
-    bench.pad(20.0, 240.0, 15.0, 30.0),
+    pads.pad(heater_w=6.0),
+    pads.pad(heater_w=20.0),
+    pads.pad(heat_capacity_j_per_k=60.0),
+    pads.pad(heat_capacity_j_per_k=240.0),
+    pads.pad(sensor_lag_s=2.0),
+    pads.pad(sensor_lag_s=15.0),
+    pads.pad(ambient_c=15.0),
+    pads.pad(ambient_c=30.0),
+    pads.pad(20.0, 60.0, 2.0, 30.0),   # fastest pad, target 10 °C above the room
+    pads.pad(6.0, 60.0, 15.0, 15.0),   # weak heater, slow sensor, cold room
+    pads.pad(20.0, 240.0, 15.0, 30.0),
 ], ids=lambda p: f"{p.heater_w:g}W-{p.heat_capacity_j_per_k:g}JK-lag{p.sensor_lag_s:g}"
                  f"-amb{p.ambient_c:g}")
 def test_extreme_pads_meet_every_requirement(params):
-    assert bench.feasibility(params, TARGET_C)["status"] == "ok"
+    assert pads.feasibility(params, TARGET_C)["status"] == "ok"
     _assert_requirements(_run(params))
 
 
@@ -84,8 +87,8 @@ def test_reference_pad_meets_every_requirement_at_the_target_limits(target_c):
 def test_lag_limited_pad_trades_speed_for_no_overshoot():
     # 20 W into 60 J/K behind a 15 s sensor: the reading cannot get within 0.5 °C in time
     # unless the pad itself overshoots. The controller must keep the pad safe instead.
-    params = bench.pad(20.0, 60.0, 15.0, 15.0)
-    assert bench.feasibility(params, TARGET_C)["status"] == "lag_limited"
+    params = pads.pad(20.0, 60.0, 15.0, 15.0)
+    assert pads.feasibility(params, TARGET_C)["status"] == "lag_limited"
     res = _run(params)
     assert res["overshoot_c"] <= 1.0
     assert res["faults"] == []
@@ -101,8 +104,8 @@ def test_fast_pad_behind_slow_sensor_in_a_mild_room_holds_without_sagging(seed):
     # re-approaching at full power in a ~130 s cycle (p95 1.2-1.45 °C, 1.25 changes per
     # 10 s, 164 s to target). Once the pad is learnt the hold must seed its integrator
     # from the learnt holding duty (and resume the approach if the pad is well below).
-    params = bench.pad(20.0, 60.0, 15.0, 22.0)
-    assert bench.feasibility(params, TARGET_C)["status"] == "lag_limited"
+    params = pads.pad(20.0, 60.0, 15.0, 22.0)
+    assert pads.feasibility(params, TARGET_C)["status"] == "lag_limited"
     res = _run(params, seed=seed)
     assert res["overshoot_c"] <= 1.0, res
     assert res["faults"] == [], res
@@ -116,23 +119,23 @@ def test_fast_pad_behind_slow_sensor_in_a_mild_room_holds_without_sagging(seed):
        lag_s=st.floats(2.0, 15.0), ambient_c=st.floats(15.0, 30.0))
 def test_true_pad_never_more_than_1c_over_target_on_any_pad_in_range(
         heater_w, heat_capacity, lag_s, ambient_c):
-    params = bench.pad(heater_w, heat_capacity, lag_s, ambient_c)
+    params = pads.pad(heater_w, heat_capacity, lag_s, ambient_c)
     res = _run(params, hold_s=240.0)
     assert res["overshoot_c"] <= 1.0
-    if bench.feasibility(params, TARGET_C)["status"] in ("ok", "lag_limited"):
+    if pads.feasibility(params, TARGET_C)["status"] in ("ok", "lag_limited"):
         assert res["faults"] == []
 
 
 def test_heats_at_full_power_from_cold_after_a_short_rest():
     res = _run(PadParams(), hold_s=0.0, duration_s=200.0, keep_trace=True)
     relay = {round(t, 1): on for t, _, _, on in res["trace"]}
-    rest_s = PadController().rest_s
+    rest_s = PadTuning().rest_s
     assert not any(on for t, on in relay.items() if t < rest_s - 1e-6)
     assert all(on for t, on in relay.items() if rest_s <= t <= 200.0)
 
 
 def test_stays_off_while_starting_above_target():
-    res = _run(bench.pad(start_c=43.0), keep_trace=True)
+    res = _run(pads.pad(start_c=43.0), keep_trace=True)
     first_on_s = next(t for t, _, _, on in res["trace"] if on)
     while_hot = [r for t, r, _, on in res["trace"] if t < first_on_s]
     assert min(while_hot) <= TARGET_C + 0.3
@@ -174,7 +177,7 @@ def test_stuck_reading_stops_the_heat_within_stuck_on_s():
     res = _run(PadParams(), duration_s=400.0, reading_hook=freeze, keep_trace=True,
                controller=controller)
     on_after_s = sum(bench.DT_S for t, _, _, on in res["trace"] if t >= 100.0 and on)
-    assert on_after_s <= controller.stuck_on_s + 0.2
+    assert on_after_s <= controller.tuning.stuck_on_s + 0.2
     assert controller.reading_stuck
 
 
@@ -198,13 +201,25 @@ def test_never_proposes_on_sooner_than_min_off_after_an_off():
         return on
 
     controller.propose = spy
-    _run(bench.pad(20.0, 60.0, 2.0, 30.0), controller=controller)
+    _run(pads.pad(20.0, 60.0, 2.0, 30.0), controller=controller)
     last_off_s = -math.inf
     for (_, was_on), (now_s, on) in zip(proposals, proposals[1:], strict=False):
         if was_on and not on:
             last_off_s = now_s
         if on and not was_on:
-            assert now_s - last_off_s >= MIN_OFF_S - 1e-9
+            assert now_s - last_off_s >= RELAY_MIN_OFF_S - 1e-9
+
+
+def test_a_control_law_that_would_overheat_is_stopped_by_the_real_supervisor():
+    # Bang-bang with 20 °C of hysteresis would heat on to 50 °C. The bench runs it through
+    # the kit's real supervisor and relay: overtemp latches at the first reading of 45 °C
+    # and the relay pin stays low from that tick on.
+    res = _run(PadParams(), controller=BangBangController(hysteresis_c=20.0),
+               duration_s=900.0, keep_trace=True)
+    assert [code for _, code in res["faults"]] == ["overtemp"]
+    fault_s = res["faults"][0][0]
+    assert max(r for t, r, _, _ in res["trace"] if t < fault_s) < OVERTEMP_C
+    assert not any(pin_on for t, _, _, pin_on in res["trace"] if t >= fault_s)
 
 
 def test_heating_check_never_violated_on_reference_pad():
@@ -239,10 +254,10 @@ def test_time_proportional_pid_changes_the_relay_at_most_twice_per_window():
 
 def test_feasibility_names_the_pads_physics_rules_out():
     # 6 W into 240 J/K from 15 °C: not within the 15-minute pre-heat.
-    assert bench.feasibility(bench.pad(6.0, 240.0, 5.0, 15.0), TARGET_C)["status"] == "too_slow"
+    assert pads.feasibility(pads.pad(6.0, 240.0, 5.0, 15.0), TARGET_C)["status"] == "too_slow"
     # 6 W at 15 °C ambient tops out at 45 °C.
-    assert bench.feasibility(bench.pad(6.0, 120.0, 5.0, 15.0), 46.0)["status"] == "unreachable"
+    assert pads.feasibility(pads.pad(6.0, 120.0, 5.0, 15.0), 46.0)["status"] == "unreachable"
     # Fast heater behind a slow sensor close to target: the reading cannot catch up in time.
-    assert bench.feasibility(bench.pad(20.0, 60.0, 15.0, 30.0), TARGET_C)["status"] == \
+    assert pads.feasibility(pads.pad(20.0, 60.0, 15.0, 30.0), TARGET_C)["status"] == \
         "lag_limited"
-    assert bench.feasibility(PadParams(), TARGET_C)["status"] == "ok"
+    assert pads.feasibility(PadParams(), TARGET_C)["status"] == "ok"

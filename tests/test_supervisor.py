@@ -247,3 +247,25 @@ def test_heating_check_failing_on_a_frozen_count_is_sensor_stale_not_no_heat():
     for _ in range(int(40 / TICK)):
         f.tick(frozen, relay=True)
     assert f.faults == ["sensor_stale"]
+
+
+# -- the order of the checks ----------------------------------------------------------------
+def test_the_samples_own_fault_wins_a_tick_where_the_preheat_time_also_runs_out():
+    f = Feed(target_c=40.0)
+    f.run(L.PREHEAT_LIMIT_S - TICK, lambda t: 39.0, relay=False)  # near target: no check
+    assert f.faults == []
+    f.tick(sample(45.5))  # the tick the pre-heat runs out, and a reading past the cutoff
+    assert f.faults == ["overtemp"]
+
+
+def test_a_latched_fault_keeps_any_later_fault_but_runaway_from_latching():
+    f = Feed(state="warmup")
+    for _ in range(int(L.NO_SAMPLE_FAULT_S / TICK) + 1):
+        f.tick(None)
+    assert f.faults == ["sensor_stale"]
+    for _ in range(L.OUT_OF_RANGE_SAMPLES_TO_LATCH + 1):
+        f.tick(Sample(raw=1023, temp_c=None))  # would be sensor_open
+    f.run(L.RUNAWAY_SETTLE_S, lambda t: 30.0, relay=False)
+    assert f.faults == ["sensor_stale"]
+    f.run(40.0, lambda t: 36.0 + 0.05 * t, relay=False)  # climbing, relay off: welded
+    assert f.faults == ["sensor_stale", "runaway"]
