@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from firmware.config import HardwareConfig, RelayConfig
-from firmware.selftest import header_pin
+from firmware.bringup import header_pin
 
 ROOT = Path(__file__).resolve().parent.parent
 HARDWARE = ROOT / "hardware"
