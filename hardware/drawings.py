@@ -364,10 +364,10 @@ def mounting_svg(config: HardwareConfig, comment: str) -> str:
 def _cross_section(y0: float) -> list[str]:
     out = [text(20, y0, "Cross-section through a bead (not to scale)", 13, "start",
                 'font-weight="bold"')]
-    layers = [("neck side: fabric cover of the pad", "#e9e2f5", 14),
+    layers = [("neck side: a thin cloth between the pad and the skin", "#e9e2f5", 14),
               ("thin insulating cover: one layer of polyimide (Kapton) tape", "#f7c96a", 8),
               ("bead, flat on the pad; its leads along the pad", "#2a7f62", 10),
-              ("heat pad", "#f3e3d3", 22),
+              ("heat pad (its own fabric cover and heating element)", "#f3e3d3", 22),
               ("outer face: thermal cutoff taped flat, behind the beads", "#f2c0c0", 14)]
     y = y0 + 16
     for label, colour, h in layers:
