@@ -7,13 +7,25 @@
     [all]
     dtparam=spi=on
     gpio=17=op,dl
+    dtparam=strict_gpiod
     # <<< napekit
 
-``dtparam=spi=on`` enables SPI0 for the MCP3008. ``gpio=17=op,dl`` makes the firmware
-drive the relay pin low (``dh``: high) from the first moments of boot, long before Linux
-or the daemon run: the "boot" row of the safety table in DESIGN.md. The ``[all]`` line
-keeps the block out of whatever conditional section (``[pi4]``, ``[cm4]`` ...) ends the
-file.
+``dtparam=spi=on`` enables SPI0 for the MCP3008. ``gpio=17=op,dl`` makes the Pi's
+firmware drive the relay pin low (``dh``: high) a few seconds after power-on, before Linux
+or the daemon run (Raspberry Pi's documentation: "a delay of a few seconds between power
+being applied and the changes taking effect"); until then the pin is an input and the
+10 kOhm pull-down on the relay input holds it off: the "boot" row of the safety table in
+DESIGN.md. The ``[all]`` line keeps the block out of whatever conditional section
+(``[pi4]``, ``[cm4]`` ...) ends the file.
+
+``dtparam=strict_gpiod`` (Raspberry Pi kernels from April 2024; older ones ignore it)
+returns a GPIO line to an input the moment its owner releases it. By default a Pi keeps
+a released output at its last level, so a daemon killed with ``kill -9`` while heating
+leaves the relay ON until systemd's ``ExecStopPost`` drives it off (about half a second
+later). With strict mode the kernel releases the line as the process dies and the
+pull-down turns the relay off at once; ``ExecStopPost`` then claims it, drives it off and
+releases it again (the pull-down keeps it off). It is added only for an active-high
+relay: an active-low module's input floats high when released, which is ON.
 
 Hazard: the level must be the relay's OFF level, derived from ``relay.active_high`` in
 the same config file the daemon reads (active-high relay: ``dl``; active-low: ``dh``).
@@ -35,7 +47,8 @@ BEGIN = ("# >>> napekit: added by make install; edit /etc/napekit/napekit.toml, 
          "then run it again")
 END = "# <<< napekit"
 # Lines that can belong to a napekit block (to recover a block whose END was deleted).
-_BLOCK_LINE = re.compile(r"\[all\]|dtparam=spi=on|gpio=\d+=op,d[lh]")
+_BLOCK_LINE = re.compile(r"\[all\]|dtparam=spi=on|gpio=\d+=op,d[lh]|dtparam=strict_gpiod")
+STRICT = "dtparam=strict_gpiod"
 
 
 def boot_line(pin: int, active_high: bool) -> str:
@@ -44,7 +57,10 @@ def boot_line(pin: int, active_high: bool) -> str:
 
 
 def block_lines(pin: int, active_high: bool) -> list[str]:
-    return [BEGIN, "[all]", "dtparam=spi=on", boot_line(pin, active_high), END]
+    """The block; with ``dtparam=strict_gpiod`` only for an active-high relay (a released
+    line becomes an input, which the pull-down holds at off)."""
+    strict = [STRICT] if active_high else []
+    return [BEGIN, "[all]", "dtparam=spi=on", boot_line(pin, active_high), *strict, END]
 
 
 def _split(text: str) -> tuple[list[str], str, bool]:
@@ -122,15 +138,17 @@ def _gpio_spec_has(spec: str, pin: int) -> bool:
     return False
 
 
-def conflicts(text: str, pin: int) -> list[str]:
-    """Active lines outside the napekit block that may fight it (to warn about)."""
+def conflicts(text: str, pin: int, active_high: bool = True) -> list[str]:
+    """Active lines outside the napekit block that may fight it (to warn about); for an
+    active-low relay, a ``dtparam=strict_gpiod`` too (a released line would float ON)."""
     lines, _, _ = _split(text)
     rest, _ = _remove_blocks(lines)
     found = []
     for line in rest:
         stripped = line.split("#", 1)[0].strip().replace(" ", "")
         m = re.fullmatch(r"gpio=([^=]+)=.*", stripped)
-        if stripped == "dtparam=spi=off" or (m and _gpio_spec_has(m.group(1), pin)):
+        if stripped == "dtparam=spi=off" or (m and _gpio_spec_has(m.group(1), pin)) \
+                or (not active_high and stripped == STRICT):
             found.append(line.strip())
     return found
 
@@ -193,11 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     if new != old:
         args.boot.parent.mkdir(parents=True, exist_ok=True)
         _write(args.boot, new)
-        print(f"{args.boot}: set dtparam=spi=on and {line} "
-              f"(relay GPIO{relay.pin} held off from power-on); takes effect after a reboot")
+        strict = " and dtparam=strict_gpiod" if relay.active_high else ""
+        print(f"{args.boot}: set dtparam=spi=on, {line}{strict} (relay GPIO{relay.pin} "
+              "driven off a few seconds after power-on; before that the pull-down holds it); "
+              "takes effect after a reboot")
     else:
         print(f"{args.boot}: already has dtparam=spi=on and {line}")
-    for other in conflicts(new, relay.pin):
+    for other in conflicts(new, relay.pin, relay.active_high):
         print(f"napekit: warning: {args.boot} also has '{other}', which may fight the "
               f"napekit lines; check it by hand", file=sys.stderr)
     return 0

@@ -6,8 +6,14 @@
 #   make install DESTDIR=/some/dir    stage the same layout under /some/dir and touch
 #                                     nothing else: no users, no systemctl, no apt, no pip,
 #                                     no /boot outside it (for checking the layout anywhere)
+#   sudo sh install/install.sh --force   (or NAPEKIT_FORCE=1) install on a machine that
+#                                     does not say it is a Raspberry Pi; the units are
+#                                     installed but neither enabled nor started
 #
 # What it does, in order (DESTDIR mode: only the steps marked [files], under DESTDIR):
+#   0. refuses, before anything changes, on a machine whose /proc/device-tree/model does
+#      not name a Raspberry Pi (the daemon would crash-loop without its GPIO), unless
+#      forced; NAPEKIT_MODEL_FILE reads the model from another file (for tests)
 #   1. checks python3 (>= 3.11) and an existing /etc/napekit/napekit.toml (a bad one stops
 #      the install before anything changes)
 #   2. apt: python3-venv, python3-lgpio, avahi-daemon, only those missing (NAPEKIT_NO_APT=1
@@ -30,6 +36,15 @@
 #      (re)start, and the URL and a QR code to open on the phone
 set -eu
 
+FORCE=${NAPEKIT_FORCE:-}
+for arg in "$@"; do
+    case $arg in
+        --force) FORCE=1 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+        *) printf 'napekit install: unknown option %s (try --help)\n' "$arg" >&2; exit 2 ;;
+    esac
+done
+
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-python3}
 DESTDIR=${DESTDIR:-}
@@ -44,6 +59,23 @@ staged() { [ -n "$DESTDIR" ]; }
 # Python from the source tree, for the installer's own helpers; -B: no __pycache__ in the
 # clone (this runs as root).
 srcpy() { PYTHONPATH="$SRC" PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -B "$@"; }
+
+# 0. a Raspberry Pi? (staging is for any machine) ------------------------------------------
+MODEL_FILE=${NAPEKIT_MODEL_FILE:-/proc/device-tree/model}
+model=$(tr -d '\000' < "$MODEL_FILE" 2>/dev/null || true)
+ON_PI=""
+case $model in *"Raspberry Pi"*) ON_PI=yes ;; esac
+if ! staged && [ -z "$ON_PI" ]; then
+    if [ "$FORCE" = 1 ]; then
+        warn "this machine does not say it is a Raspberry Pi (${model:-no $MODEL_FILE});" \
+             "installing anyway (forced): the units are installed but not enabled"
+    else
+        die "this is not a Raspberry Pi (${model:-no $MODEL_FILE}): the kit's daemon needs" \
+            "its GPIO and would restart in a loop. Nothing was changed. To try the kit" \
+            "here, use 'make run' (simulation). To install anyway: sudo sh" \
+            "install/install.sh --force"
+    fi
+fi
 
 if staged; then
     mkdir -p "$DESTDIR"
@@ -250,7 +282,12 @@ if staged; then
     exit 0
 fi
 
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+if [ -z "$ON_PI" ]; then
+    warn "not a Raspberry Pi: the units are installed but not enabled or started." \
+         "Start them by hand if this machine has the kit's GPIO:" \
+         "sudo systemctl enable --now napekit napekit-web"
+    if command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload 2>/dev/null || true; fi
+elif command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl daemon-reload
     systemctl enable --quiet napekit.service napekit-web.service
     systemctl restart napekit.service napekit-web.service \
@@ -279,3 +316,5 @@ if [ "$host" != napekit ]; then
 fi
 say "pair a phone: open the page, tap Pair, then hold the kit's button (or: sudo napekit pair)"
 [ -z "$REBOOT" ] || say "reboot once (sudo reboot) so SPI and the boot-safe relay line take effect"
+say "building the kit? keep it stopped while you wire and check it (hardware/README.md):" \
+    "sudo systemctl disable --now napekit napekit-web"

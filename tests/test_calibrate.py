@@ -1,25 +1,37 @@
 """``napekit calibrate`` on the simulated kit: the maths, the refusals (each with its
-reason), and the config file rewritten with the old values kept as comments, still valid
-for ``load_config``. Nothing sleeps in real time.
+reason: an offset beyond 3.0 C, two sensors that disagree, a colder result without a
+confirmation), and the config file rewritten with the old values kept as comments, still
+valid for ``load_config``. Nothing sleeps in real time.
 """
 
 from __future__ import annotations
 
 import math
+import socket
+import threading
 
 import pytest
 
+from firmware import bringup, cli
 from firmware import calibrate as cal
-from firmware import cli
+from firmware import calibrate_fit as fit
 from firmware.config import HardwareConfig, ThermistorConfig, load_config
 from firmware.sim_hw import REFERENCE_THERMISTOR
 from firmware.thermistor import BetaModel, Divider, Thermistor
 
 
+@pytest.fixture(autouse=True)
+def no_installed_kit(tmp_path, monkeypatch):
+    """No /etc/napekit/napekit.toml and no running kit, whatever this machine has."""
+    monkeypatch.setenv("NAPEKIT_CONFIG", str(tmp_path / "absent" / "napekit.toml"))
+    monkeypatch.setenv("NAPEKIT_SOCKET", str(tmp_path / "absent.sock"))
+    monkeypatch.setattr(bringup, "SYSTEM_SOCKET", tmp_path / "absent-system.sock")
+
+
 @pytest.fixture
 def kit():
     """The simulated kit's devices and clock, the pad at 22 C; closed afterwards."""
-    from firmware.selftest import build_sim
+    from firmware.bringup import build_sim
 
     made = []
 
@@ -112,10 +124,31 @@ def test_reference_outside_0_to_80_c_is_refused(reference_c):
     assert info.value.field == "reference_c"
 
 
-def test_offset_over_10_c_is_refused_as_a_wiring_problem():
-    with pytest.raises(cal.CalibrationError, match="wiring or part problem") as info:
-        cal.one_point(HardwareConfig(), _point(40.0, 22.0))
+def test_offset_over_3_c_is_refused_as_a_wiring_problem():
+    with pytest.raises(cal.CalibrationError, match="wiring, part or probe problem") as info:
+        cal.one_point(HardwareConfig(), _point(25.2, 22.0))
     assert info.value.field == "offset_c"
+
+
+def test_a_minus_9_8_c_correction_is_refused_saying_where_the_cutoff_would_go():
+    with pytest.raises(cal.CalibrationError) as info:
+        cal.one_point(HardwareConfig(), _point(12.2, 22.0))
+    message = str(info.value)
+    assert "-9.8 C is beyond the 3.0 C" in message
+    assert "cutoff to about 54.8 C" in message
+    assert "probe touches the pad" in message and "not F" in message
+
+
+@pytest.mark.parametrize("reference_c", [19.05, 24.95])
+def test_offsets_up_to_3_c_either_way_are_accepted(reference_c):
+    result = cal.one_point(HardwareConfig(), _point(reference_c, 22.0))
+    assert abs(result.offset_c) <= 3.0
+
+
+def test_offset_limit_is_the_safety_number():
+    from firmware import limits
+
+    assert fit.MAX_OFFSET_C == limits.CALIBRATION_OFFSET_MAX_C == 3.0
 
 
 # -- two points -----------------------------------------------------------------------------
@@ -256,24 +289,84 @@ def test_a_file_it_cannot_edit_safely_is_left_untouched(tmp_path):
 
 # -- the interactive flow -------------------------------------------------------------------
 
+def _both(temp_c: float, second_c: float | None = None) -> dict[int, cal.KitReading]:
+    """Both sensors' readings with the pad at ``temp_c`` (sensor 2 at ``second_c``)."""
+    return {1: _reading(temp_c), 2: _reading(temp_c if second_c is None else second_c)}
+
+
+def _flow(read, confirm=lambda prompt: False, ask=None):
+    return cal.Calibrator(HardwareConfig(), read=read,
+                          ask_reference=ask or (lambda prompt: pytest.fail("references given")),
+                          wait=lambda prompt: None, say=lambda line: None, confirm=confirm)
+
+
 def test_calibrator_asks_for_the_reference_when_not_given():
     asked = []
-    flow = cal.Calibrator(HardwareConfig(), read=lambda: _reading(22.0),
-                          ask_reference=lambda prompt: asked.append(prompt) or 22.5,
-                          wait=lambda prompt: None, say=lambda line: None)
+    flow = _flow(lambda: _both(22.0), ask=lambda prompt: asked.append(prompt) or 22.5)
     result = flow.run(1)
-    assert asked and result.offset_c == pytest.approx(0.5, abs=0.1)
+    assert asked and [c.offset_c for c in result] == pytest.approx([0.5, 0.5], abs=0.1)
+
+
+def test_calibrator_calibrates_both_sensors_each_in_its_section():
+    result = _flow(lambda: _both(22.0, 22.6)).run(1, [23.0])
+    assert [c.section for c in result] == ["thermistor", "thermistor2"]
+    assert result[0].offset_c == pytest.approx(1.0, abs=0.1)
+    assert result[1].offset_c == pytest.approx(0.4, abs=0.1)
 
 
 def test_calibrator_waits_for_the_second_temperature_between_points():
     temps = iter([22.0, 40.0])
     waits = []
-    flow = cal.Calibrator(HardwareConfig(), read=lambda: _reading(next(temps)),
+    flow = cal.Calibrator(HardwareConfig(), read=lambda: _both(next(temps)),
                           ask_reference=lambda prompt: pytest.fail("references given"),
                           wait=waits.append, say=lambda line: None)
     result = flow.run(2, [22.0, 40.0])
     assert len(waits) == 2
-    assert result.beta_k == pytest.approx(3950.0, abs=40.0)
+    assert [c.beta_k for c in result] == pytest.approx([3950.0, 3950.0], abs=40.0)
+
+
+def test_sensors_that_disagree_before_correction_are_refused():
+    with pytest.raises(cal.CalibrationError, match="2.5 C apart") as info:
+        _flow(lambda: _both(22.0, 24.5)).run(1, [23.0])
+    assert "hide it from the kit's safety checks" in str(info.value)
+
+
+def test_a_result_that_leaves_the_sensors_disagreeing_is_refused():
+    config = HardwareConfig()
+    point = _point(22.0, 22.0)
+    good = cal.Calibration(0.0, None, 0.0, 3950.0, (point,), 1)
+    off = cal.Calibration(0.8, None, 0.0, 3950.0, (point,), 2)
+    with pytest.raises(cal.CalibrationError, match="0.80 C apart"):
+        fit.check_agreement(config, [good, off])
+    fit.check_agreement(config, [good, cal.Calibration(0.4, None, 0.0, 3950.0, (point,), 2)])
+
+
+def test_a_colder_result_needs_a_confirmation():
+    asked = []
+    flow = _flow(lambda: _both(22.0), confirm=lambda prompt: asked.append(prompt) or False)
+    with pytest.raises(cal.CalibrationError, match="colder") as info:
+        flow.run(1, [21.0])
+    assert info.value.field == "offset_c"
+    assert "COLDER" in asked[0] and "hotter" in asked[0]
+
+
+def test_a_confirmed_colder_result_is_returned_with_how_much_colder():
+    result = _flow(lambda: _both(22.0), confirm=lambda prompt: True).run(1, [21.0])
+    assert [c.colder_c for c in result] == pytest.approx([1.0, 1.0], abs=0.1)
+
+
+def test_a_warmer_result_needs_no_confirmation():
+    result = _flow(lambda: _both(22.0)).run(1, [23.0])
+    assert [c.colder_c for c in result] == [0.0, 0.0]
+
+
+def test_a_higher_b_value_reads_colder_when_hot_and_is_counted():
+    config = HardwareConfig()
+    points = (_point(22.0, 22.0), _point(40.0, 40.0))
+    higher_b = cal.Calibration(0.0, 4200.0, 0.0, 3950.0, points)
+    lower_b = cal.Calibration(0.0, 3700.0, 0.0, 3950.0, points)
+    assert fit.colder_by_c(config, higher_b) > 0.5  # above 25 C a higher B reads colder
+    assert fit.colder_by_c(config, lower_b) == 0.0
 
 
 # -- the command line -----------------------------------------------------------------------
@@ -285,20 +378,94 @@ def test_calibrate_help_works_through_cli_main(capsys):
     assert "--point" in capsys.readouterr().out
 
 
-def test_cli_one_point_on_the_simulated_kit_writes_the_offset(tmp_path, capsys):
+def test_cli_one_point_on_the_simulated_kit_writes_both_offsets(tmp_path, capsys):
     path = tmp_path / "napekit.toml"
     assert cli.main(["calibrate", "--sim", "--config", str(path), "--point", "23.0"]) == 0
-    assert load_config(path).thermistor.offset_c == pytest.approx(1.0, abs=0.1)
+    config = load_config(path)
+    assert config.thermistor.offset_c == pytest.approx(1.0, abs=0.1)
+    assert config.thermistor2.offset_c == pytest.approx(1.0, abs=0.1)
     assert "# before calibration" in path.read_text()
+
+
+def test_cli_writes_the_installed_config_by_default(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "installed.toml"
+    path.write_text("[relay]\npin = 17\n")
+    monkeypatch.setenv("NAPEKIT_CONFIG", str(path))
+    assert cli.main(["calibrate", "--sim", "--point", "23.0"]) == 0
+    assert load_config(path).thermistor.offset_c == pytest.approx(1.0, abs=0.1)
+    assert f"config {path}" in capsys.readouterr().out
+
+
+def test_cli_refuses_minus_9_8_c_and_writes_nothing(tmp_path, capsys):
+    path = tmp_path / "napekit.toml"
+    assert cli.main(["calibrate", "--sim", "--config", str(path), "--point", "12.2"]) == 1
+    assert "beyond the 3.0 C" in capsys.readouterr().err
+    assert not path.exists()
+
+
+def test_cli_refuses_a_colder_result_without_confirmation(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("builtins.input", lambda prompt="": (_ for _ in ()).throw(EOFError))
+    path = tmp_path / "napekit.toml"
+    assert cli.main(["calibrate", "--sim", "--config", str(path), "--point", "21.0"]) == 1
+    assert "--confirm-colder" in capsys.readouterr().err
+    assert not path.exists()
+
+
+def test_cli_writes_a_colder_result_with_confirm_colder(tmp_path, capsys):
+    path = tmp_path / "napekit.toml"
+    args = ["calibrate", "--sim", "--config", str(path), "--point", "21.0", "--confirm-colder"]
+    assert cli.main(args) == 0
+    assert load_config(path).thermistor.offset_c == pytest.approx(-1.0, abs=0.1)
+
+
+def test_cli_accepts_a_typed_yes_for_a_colder_result(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("builtins.input", lambda prompt="": "yes")
+    path = tmp_path / "napekit.toml"
+    assert cli.main(["calibrate", "--sim", "--config", str(path), "--point", "21.0"]) == 0
+    assert load_config(path).thermistor2.offset_c == pytest.approx(-1.0, abs=0.1)
+
+
+def test_cli_calibrates_a_one_sensor_kit(tmp_path, capsys):
+    path = tmp_path / "napekit.toml"
+    path.write_text("[thermistor2]\nenabled = false\n")
+    assert cli.main(["calibrate", "--sim", "--config", str(path), "--point", "23.0"]) == 0
+    assert "[thermistor2]\nenabled = false\n" in path.read_text()
+    assert load_config(path).thermistor2.offset_c == 0.0
+
+
+def test_cli_calibrate_while_the_kit_runs_says_stop_it(short_tmp, monkeypatch, capsys):
+    path = short_tmp / "control.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b'{"ok": true, "result": {}}\n')
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    monkeypatch.setenv("NAPEKIT_SOCKET", str(path))
+    monkeypatch.setattr(bringup, "probe_gpio", lambda: pytest.fail("claimed GPIO"))
+    try:
+        assert cli.main(["calibrate", "--point", "22"]) == 1
+    finally:
+        server.close()
+        thread.join(timeout=5)
+    assert "sudo systemctl stop napekit" in capsys.readouterr().err
 
 
 def test_cli_two_points_on_the_simulated_kit_write_offset_and_b(tmp_path, capsys):
     path = tmp_path / "napekit.toml"
-    args = ["calibrate", "--sim", "--config", str(path), "--point", "22", "--point", "40"]
+    args = ["calibrate", "--sim", "--config", str(path), "--point", "22", "--point", "40",
+            "--confirm-colder"]
     assert cli.main(args) == 0
     config = load_config(path)
-    assert config.thermistor.beta_k == pytest.approx(3950.0, abs=40.0)
-    assert config.thermistor.offset_c == pytest.approx(0.0, abs=0.2)
+    for section in (config.thermistor, config.thermistor2):
+        assert section.beta_k == pytest.approx(3950.0, abs=40.0)
+        assert section.offset_c == pytest.approx(0.0, abs=0.2)
 
 
 def test_cli_refuses_an_implausible_reference_and_writes_nothing(tmp_path, capsys):
@@ -329,8 +496,6 @@ def test_cli_without_a_reference_and_no_input_is_refused(tmp_path, monkeypatch, 
 
 
 def test_cli_calibrate_off_a_pi_suggests_sim_and_exits_1(tmp_path, monkeypatch, capsys):
-    from firmware import selftest
-
-    monkeypatch.setattr(selftest, "probe_gpio", lambda: (None, "BadPinFactory: none"))
+    monkeypatch.setattr(bringup, "probe_gpio", lambda: (None, "BadPinFactory: none"))
     assert cli.main(["calibrate", "--config", str(tmp_path / "c.toml"), "--point", "22"]) == 1
     assert "--sim" in capsys.readouterr().err

@@ -157,6 +157,7 @@ def test_staged_layout(staged):
 
     boot = (dest / "boot/firmware/config.txt").read_text()
     assert "dtparam=spi=on" in boot.splitlines() and "gpio=17=op,dl" in boot.splitlines()
+    assert "dtparam=strict_gpiod" in boot.splitlines()  # active-high: released = off
     assert not (dest / "boot/config.txt").exists()
 
     venv = dest / "opt/napekit"
@@ -190,6 +191,7 @@ def test_reinstall_upgrades_in_place_and_keeps_config_and_data(installer, tmp_pa
     boot = (dest / "boot/firmware/config.txt").read_text().splitlines()
     assert "gpio=24=op,dh" in boot and "gpio=17=op,dl" not in boot
     assert boot.count("dtparam=spi=on") == 1
+    assert "dtparam=strict_gpiod" not in boot  # active-low: a released line would float on
     assert installer.recorded_calls() == []
 
     again = (dest / "boot/firmware/config.txt").read_bytes()
@@ -223,6 +225,63 @@ def test_a_bad_config_stops_the_install_before_anything_changes(installer, tmp_p
     assert result.returncode != 0
     assert "relay.pin" in result.stderr
     assert not (dest / "opt").exists() and not (dest / "boot").exists()
+
+
+def _run_on_machine(installer: Installer, model: str | None, *args: str, **env: str):
+    """install.sh for real (no DESTDIR) on a machine whose board model is ``model``; a fake
+    ``id`` says "not root", so nothing past the checks can ever run, even as root."""
+    fake_id = installer.fakebin / "id"
+    fake_id.write_text("#!/bin/sh\necho 1000\n")
+    fake_id.chmod(0o755)
+    model_file = installer.tmp / "model"
+    if model is None:
+        model_file.unlink(missing_ok=True)
+    else:
+        model_file.write_bytes(model.encode() + b"\x00")
+    before = _snapshot()
+    result = subprocess.run(["sh", str(INSTALL), *args], cwd=installer.tmp, capture_output=True,
+                            text=True, timeout=60,
+                            env=installer.env(NAPEKIT_MODEL_FILE=str(model_file), **env))
+    assert _snapshot() == before
+    assert installer.recorded_calls() == []
+    return result
+
+
+@pytest.mark.parametrize("model", ["Generic x86 laptop", None])
+def test_install_refuses_a_machine_that_is_not_a_raspberry_pi(installer, model):
+    result = _run_on_machine(installer, model)
+    assert result.returncode == 1
+    assert "not a Raspberry Pi" in result.stderr and "Nothing was changed" in result.stderr
+    assert "--force" in result.stderr and "make run" in result.stderr
+    assert "run it as root" not in result.stderr  # refused before anything else
+
+
+@pytest.mark.parametrize("how", [("--force",), ()])
+def test_install_can_be_forced_on_another_machine(installer, how):
+    result = _run_on_machine(installer, "Generic x86 laptop", *how,
+                             **({} if how else {"NAPEKIT_FORCE": "1"}))
+    assert "installing anyway (forced)" in result.stderr
+    assert "run it as root" in result.stderr  # got past the board check
+
+
+def test_install_goes_ahead_on_a_raspberry_pi(installer):
+    result = _run_on_machine(installer, "Raspberry Pi 4 Model B Rev 1.5")
+    assert "Raspberry Pi" not in result.stderr.replace("sudo make install", "")
+    assert "run it as root" in result.stderr
+
+
+def test_install_rejects_an_unknown_option(installer):
+    result = _run_on_machine(installer, "Raspberry Pi 5 Model B Rev 1.0", "--frobnicate")
+    assert result.returncode == 2 and "unknown option" in result.stderr
+
+
+def test_forced_install_off_a_pi_leaves_the_units_disabled():
+    """The forced path never reaches systemctl enable (read in the script: a forced run
+    on a real machine cannot be exercised without root)."""
+    text = INSTALL.read_text()
+    guard = text.index('if [ -z "$ON_PI" ]; then\n    warn "not a Raspberry Pi: the units')
+    enable = text.index("systemctl enable --quiet napekit.service")
+    assert guard < enable and "elif command -v systemctl" in text[guard:enable]
 
 
 def test_uninstall_removes_the_program_and_says_what_it_left(installer, tmp_path):
@@ -464,8 +523,9 @@ def test_boot_lines_added_once_everything_else_kept(active_high, level):
     once = bootconfig.ensure_boot_lines(PI_OS_CONFIG, 17, active_high)
     assert once.startswith(PI_OS_CONFIG)
     added = once[len(PI_OS_CONFIG):].splitlines()
+    strict = ["dtparam=strict_gpiod"] if active_high else []
     assert added == ["", bootconfig.BEGIN, "[all]", "dtparam=spi=on", f"gpio=17=op,{level}",
-                     bootconfig.END]
+                     *strict, bootconfig.END]
     assert bootconfig.ensure_boot_lines(once, 17, active_high) == once
     assert bootconfig.remove_boot_lines(once) == PI_OS_CONFIG
 
@@ -478,7 +538,7 @@ def test_boot_lines_replace_an_older_napekit_block_in_place():
     assert "gpio=22=op,dh" in lines and "gpio=17=op,dl" not in lines
     assert lines.count(bootconfig.BEGIN) == 1 and lines.count("dtparam=spi=on") == 1
     assert new.endswith(later)  # stays where it was
-    assert new.replace("gpio=22=op,dh", "gpio=17=op,dl") == old
+    assert new.replace("gpio=22=op,dh", "gpio=17=op,dl\ndtparam=strict_gpiod") == old
     assert bootconfig.ensure_boot_lines(new, 22, False) == new
 
 
@@ -504,6 +564,18 @@ def test_boot_config_conflicts_are_reported():
     text = bootconfig.ensure_boot_lines("dtparam=spi=off\ngpio=2-27=ip,pu\ngpio=4=op\n", 17, True)
     assert bootconfig.conflicts(text, 17) == ["dtparam=spi=off", "gpio=2-27=ip,pu"]
     assert bootconfig.conflicts(bootconfig.ensure_boot_lines(PI_OS_CONFIG, 17, True), 17) == []
+
+
+def test_strict_gpiod_outside_the_block_is_a_conflict_for_an_active_low_relay():
+    text = bootconfig.ensure_boot_lines("dtparam=strict_gpiod\n", 17, False)
+    assert bootconfig.conflicts(text, 17, active_high=False) == ["dtparam=strict_gpiod"]
+    assert bootconfig.conflicts(text, 17, active_high=True) == []
+
+
+def test_switching_to_an_active_low_relay_removes_strict_gpiod():
+    high = bootconfig.ensure_boot_lines(PI_OS_CONFIG, 17, True)
+    low = bootconfig.ensure_boot_lines(high, 17, False)
+    assert "dtparam=strict_gpiod" in high and "dtparam=strict_gpiod" not in low
 
 
 @pytest.mark.parametrize("layout", ["boot/firmware/config.txt", "boot/config.txt"])
