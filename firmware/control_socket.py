@@ -7,7 +7,8 @@ Reply:    ``{"ok": true, "result": {...}}`` or
 The daemon is the only judge: every request is validated here and again by the kit. The
 web process is a client like any other and holds no authority of its own. A client that
 sends garbage gets an error line; nothing it sends can reach the relay except through
-:meth:`firmware.kit.Kit.command`.
+:meth:`firmware.kit.Kit.command`. Refusals are
+:class:`firmware.errors.CommandError` (this module does not import the kit).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from firmware.kit import CommandError
+from firmware.errors import CommandError
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,8 @@ from firmware import limits as L
 from firmware.clock import RealClock, ScaledClock
 from firmware.config import HardwareConfig, load_config
 from firmware.control_socket import ControlServer
-from firmware.kit import CommandError, Kit
+from firmware.errors import CommandError
+from firmware.kit import Kit
 from firmware.pins import is_raspberry_pi, real_pin_factory
 from firmware.plant import PadParams
 from firmware.sim_hw import FAULTS, SimKit

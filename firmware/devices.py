@@ -19,12 +19,11 @@ Hazards, in order of how badly they can hurt:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from gpiozero import LED, MCP3008, Buzzer, DigitalInputDevice, OutputDevice, TonalBuzzer
 
 from firmware.config import FeedbackConfig, HardwareConfig
-from firmware.thermistor import Thermistor
+from firmware.thermistor import Sample, Thermistor
 
 
 class HeatRelay:
@@ -92,14 +91,6 @@ class HeatRelay:
         device = self._device
         device.pin_factory.release_pins(device, device.pin.info.name)
         device._pin = None  # gpiozero's close() then leaves the pin alone
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One thermistor read: the raw count and the temperature (``None`` at the rails)."""
-
-    raw: int
-    temp_c: float | None
 
 
 class PadThermometer:

@@ -27,7 +27,7 @@ from firmware.buzzer import ALARM, BuzzerPlayer
 from firmware.config import HardwareConfig
 from firmware.control import default_controller
 from firmware.devices import KitDevices
-from firmware.errors import SettingsError
+from firmware.errors import CommandError, SettingsError
 from firmware.routine import Routine, load_routine
 from firmware.session import Session
 from firmware.settings import Settings, apply_update, default_settings
@@ -39,19 +39,6 @@ log = logging.getLogger(__name__)
 PAIRING_WINDOW_S = 60.0
 LINK_WINDOW_S = 600.0
 SAMPLE_EVERY_S = 1.0
-
-
-class CommandError(Exception):
-    """A refused command: HTTP-like ``status``, a message, and the field when there is one."""
-
-    def __init__(self, status: int, error: str, field: str | None = None) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.field = field
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"error": self.error, "field": self.field}
 
 
 @dataclass

@@ -26,7 +26,8 @@ from firmware import limits as L
 from firmware.clock import VirtualClock
 from firmware.config import HardwareConfig
 from firmware.control import default_controller
-from firmware.kit import CommandError, Kit
+from firmware.errors import CommandError
+from firmware.kit import Kit
 from firmware.routine import Routine, load_routine
 from firmware.scenario import Event, Scenario
 from firmware.session import TARGET_BAND_C

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from firmware import limits as L
-from firmware.devices import Sample
+from firmware.thermistor import Sample
 
 HEATING_STATES = ("preheat", "warmup")
 

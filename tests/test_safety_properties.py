@@ -19,7 +19,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from firmware import limits as L
 from firmware.clock import VirtualClock
 from firmware.config import HardwareConfig
-from firmware.kit import CommandError, Kit
+from firmware.errors import CommandError
+from firmware.kit import Kit
 from firmware.plant import PadParams
 from firmware.sim_hw import FAULTS, SimKit
 from firmware.store import Store
