@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from firmware.kit import hash_token
+from firmware.pairing import hash_token
 from web import create_app
 from web.auth import csrf_for, public
 from web.headers import CSP
@@ -350,7 +350,7 @@ FOREIGN_HOSTS = ["evil.example", "evil.example:8080", "localhost.evil.example",
 
 def test_foreign_host_is_403(client, token, sim_daemon):
     before = daemon_settings(sim_daemon)
-    pairings = set(sim_daemon.kit._pairings)
+    pairings = sim_daemon.kit.status()["pairing_requests"]
     for host in FOREIGN_HOSTS:
         for method, path, body in (("GET", "/healthz", None), ("GET", "/api/status", None),
                                    ("PUT", "/api/settings", {"target_c": 41.5}),
@@ -361,7 +361,7 @@ def test_foreign_host_is_403(client, token, sim_daemon):
             assert_error(r, 403, "Host")
             assert r.json["error"] == "host not allowed"
     assert daemon_settings(sim_daemon) == before
-    assert set(sim_daemon.kit._pairings) == pairings
+    assert sim_daemon.kit.status()["pairing_requests"] == pairings
 
 
 @pytest.mark.parametrize("host", ["localhost", "LOCALHOST:8080", "127.0.0.1", "127.3.4.5:80",
