@@ -32,10 +32,9 @@ from firmware.routine import Routine, load_routine
 from firmware.scenario import Event, Scenario
 from firmware.session import TARGET_BAND_C
 from firmware.sim_hw import SimKit
+from firmware.sim_panel import DEFAULT_HOLD_S, SHORT_PRESS_S
 from firmware.states import State
 from firmware.store import Store
-
-SHORT_PRESS_S = 0.1
 
 
 def _r(value: float | None, places: int = 3) -> float | None:
@@ -124,7 +123,7 @@ class Run:
             self._schedule(now + SHORT_PRESS_S, self.sim.release_button)
         elif event.action == "hold":
             self.sim.press_button()
-            self._schedule(now + (event.duration_s or 3.0), self.sim.release_button)
+            self._schedule(now + (event.duration_s or DEFAULT_HOLD_S), self.sim.release_button)
         elif event.action == "fault":
             fault = event.fault
             self.sim.inject(fault)

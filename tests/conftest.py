@@ -33,8 +33,7 @@ class DaemonHarness:
         steps = int(round(seconds / L.TICK_S))
         for _ in range(steps):
             self.clock.advance(L.TICK_S)
-            with self.kit._lock:
-                self.daemon._sim_step(self.clock.monotonic())
+            self.daemon.step_sim()
             self.kit.tick()
 
     def hold_button(self, seconds: float = 3.0) -> None:

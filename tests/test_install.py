@@ -35,7 +35,8 @@ from gpiozero import OutputDevice
 from firmware import bootconfig, relay_off
 from firmware.clock import RealClock, VirtualClock
 from firmware.config import HardwareConfig, load_config
-from firmware.daemon import STALL_S, KitDaemon, systemd_notifier
+from firmware.daemon import STALL_S, KitDaemon
+from firmware.launch import systemd_notifier
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "install" / "install.sh"
@@ -412,8 +413,7 @@ def test_python_and_the_kit_run_under_memory_deny_write_execute(tmp_path):
         daemon.server.serve_in_thread()
         for _ in range(20):
             daemon.clock.advance(0.1)
-            with daemon.kit._lock:
-                daemon._sim_step(daemon.clock.monotonic())
+            daemon.step_sim()
             daemon.kit.tick()
         daemon.stop()
         assert relay_off.drive_off(17, True, MockFactory()) is False
@@ -811,7 +811,7 @@ def test_watchdog_pings_stop_when_the_loop_thread_blocks(short_tmp, monkeypatch)
             return n
 
         assert count(3.0, stop_at_first=True) >= 1, "no pings from a healthy loop"
-        with daemon.kit._lock:
+        with daemon.kit.locked():
             count(0.2)  # a tick already past the lock may still finish
             while_blocked = count(0.8)  # 8 ticks' worth
         assert while_blocked == 0, "pings while the loop was blocked"

@@ -11,6 +11,8 @@ import re
 import pytest
 
 from firmware.pairing import hash_token
+from firmware.sim_hw import FAULTS as SIM_HW_FAULTS
+from firmware.states import Fault, State
 from web import create_app
 from web.auth import csrf_for, public
 from web.headers import CSP
@@ -251,7 +253,7 @@ def test_cross_site_post_is_refused(client, sim_daemon):
     r = client.post("/api/sim/button", json={"action": "hold"},
                     headers={"Origin": "http://evil.example"})
     assert_error(r, 403, "Origin")
-    assert not sim_daemon.sim.faults and not sim_daemon.daemon._sim_actions
+    assert not sim_daemon.sim.faults and sim_daemon.daemon.sim_panel.next_action_s() is None
     assert client.post("/api/pairing", headers={"Origin": "http://localhost"}).status_code == 200
 
 
@@ -547,7 +549,7 @@ def test_sim_button_hold_through_the_api_pairs(client, sim_daemon):
 
 
 def test_sim_endpoints_404_when_the_daemon_is_not_simulating(client, token, sim_daemon):
-    simkit, sim_daemon.daemon.simkit = sim_daemon.daemon.simkit, None  # a kit on real GPIO
+    panel, sim_daemon.daemon.sim_panel = sim_daemon.daemon.sim_panel, None  # real GPIO
     try:
         for method, path, body in (("POST", "/api/sim/button", {"action": "press"}),
                                    ("POST", "/api/sim/fault", {"fault": "adc_spike"}),
@@ -558,7 +560,7 @@ def test_sim_endpoints_404_when_the_daemon_is_not_simulating(client, token, sim_
             assert r.json["error"] == "not in simulation"
         assert client.get("/api/status").status_code == 200
     finally:
-        sim_daemon.daemon.simkit = simkit
+        sim_daemon.daemon.sim_panel = panel
 
 
 # -- the daemon down --------------------------------------------------------------------------
@@ -651,6 +653,22 @@ def test_openapi_document_is_valid_and_complete(app, client, token):
     assert "401" in doc["paths"]["/api/status"]["get"]["responses"]
     assert "409" in doc["paths"]["/api/session/start"]["post"]["responses"]
     assert "429" in doc["paths"]["/api/pairing"]["post"]["responses"]
+
+
+def test_openapi_enums_are_the_firmware_vocabularies():
+    """States, fault codes and simulated faults in the document are the firmware's own
+    lists (nothing retyped that could drift), and they carry DESIGN's spellings."""
+    schemas = document()["components"]["schemas"]
+    states = schemas["Status"]["properties"]["state"]["enum"]
+    codes = schemas["Fault"]["properties"]["code"]["enum"]
+    sim_faults = schemas["SimFault"]["properties"]["fault"]["enum"]
+    assert states == [state.value for state in State]
+    assert codes == [fault.value for fault in Fault]
+    assert sim_faults == list(SIM_HW_FAULTS)
+    assert {"idle", "preheat", "warmup", "ready", "massage", "done", "fault"} == set(states)
+    assert {"overtemp", "sensor_open", "sensor_short", "sensor_stale", "no_heat", "runaway",
+            "overrun", "internal"} <= set(codes)
+    assert {"sensor", "coupling"} <= set(schemas["SimFault"]["properties"])
 
 
 # -- load -------------------------------------------------------------------------------------

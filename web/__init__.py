@@ -10,20 +10,18 @@ may come on. It can crash, hang or be flooded without touching the heat.
 - :mod:`web.auth`: pairing tokens (cookie or Bearer), CSRF, cross-site refusal;
 - :mod:`web.api`: the JSON API; :mod:`web.openapi`: ``/openapi.json``;
 - :mod:`web.errors`: every refusal as ``{"error", "field"}``;
-- ``web.pages`` (when present): the page shells and static files.
+- :mod:`web.pages`: the page shells and static files (they always ship with the API).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask
 
 from firmware.client import default_socket_path
-from web import api, auth, daemon, errors, headers, openapi
+from web import api, auth, daemon, errors, headers, openapi, pages
 from web.hosts import HostAllowList
 from web.jsonbody import MAX_BODY_BYTES
 
@@ -68,7 +66,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app, monotonic)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
-    if importlib.util.find_spec("web.pages") is not None:
-        pages = importlib.import_module("web.pages")
-        app.register_blueprint(pages.bp)
+    app.register_blueprint(pages.bp)
     return app

@@ -17,15 +17,17 @@ from flask import Blueprint, current_app, jsonify
 from firmware import __version__
 from firmware import limits as L
 from firmware.routine import STAGE_MAX_S, STAGE_MIN_S
+from firmware.sim_hw import FAULTS
+from firmware.sim_panel import DEFAULT_HOLD_S, FAULT_MAX_S, HOLD_MAX_S, HOLD_MIN_S
+from firmware.states import Fault, State
 from web.auth import protected
 
 bp = Blueprint("openapi", __name__)
 
-STATES = ["idle", "preheat", "warmup", "ready", "massage", "done", "fault"]
-FAULT_CODES = ["overtemp", "sensor_open", "sensor_short", "sensor_stale", "no_heat",
-               "runaway", "overrun", "internal"]
-SIM_FAULTS = ["thermistor_open", "thermistor_short", "relay_stuck_on", "relay_stuck_off",
-              "heater_dead", "sensor_detached", "adc_spike", "adc_stuck"]
+# The vocabularies come from the firmware, never retyped here.
+STATES = [state.value for state in State]
+FAULT_CODES = [fault.value for fault in Fault]
+SIM_FAULTS = list(FAULTS)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -189,15 +191,26 @@ SCHEMAS: dict[str, Any] = {
     "SimButton": {
         "type": "object", "required": ["action"], "additionalProperties": False,
         "properties": {"action": {"type": "string", "enum": ["press", "hold"]},
-                       "duration_s": {"type": "number", "minimum": 2, "maximum": 30,
-                                      "default": 3, "description": "hold only"}},
+                       "duration_s": {"type": "number", "minimum": HOLD_MIN_S,
+                                      "maximum": HOLD_MAX_S, "default": DEFAULT_HOLD_S,
+                                      "description": "hold only"}},
     },
     "SimFault": {
         "type": "object", "required": ["fault"], "additionalProperties": False,
         "properties": {"fault": {"type": "string", "enum": SIM_FAULTS},
                        "duration_s": {"type": "number", "exclusiveMinimum": 0,
-                                      "maximum": 3600,
-                                      "description": "else until DELETE /api/sim/fault"}},
+                                      "maximum": FAULT_MAX_S,
+                                      "description": "else until DELETE /api/sim/fault"},
+                       "sensor": {"oneOf": [{"type": "integer", "enum": [1, 2]},
+                                            {"const": "both"}],
+                                  "default": 1,
+                                  "description": "the thermistor a sensor fault is on; "
+                                                 "not for faults of the kit as a whole"},
+                       "coupling": {"type": "number", "exclusiveMinimum": 0,
+                                    "exclusiveMaximum": 1,
+                                    "description": "sensor_partial only (and required "
+                                                   "there): the share of the pad's heat "
+                                                   "the bead still gets"}},
     },
     "SimFaults": {"type": "object", "required": ["faults"],
                   "properties": {"faults": {"type": "array", "items": {"type": "string"}}}},
