@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test bench lint hardware install uninstall clean
+.PHONY: run test test-fast bench lint hardware install uninstall clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("napekit needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -21,11 +21,16 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The inner loop: everything but the system tests (processes, browser, install, kill -9).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check firmware web tests bench hardware
+	$(BIN)/mypy firmware web
 
 hardware: $(STAMP)
 	$(BIN)/python hardware/generate.py

@@ -57,7 +57,7 @@ class Pairing:
     ``"ready"`` on an approval).
     """
 
-    def __init__(self, store: Store, beep: Callable[[str, float], None]) -> None:
+    def __init__(self, store: Store, beep: Callable[[str, float], object]) -> None:
         self.store = store
         self._beep = beep
         self._requests: dict[str, _Request] = {}

@@ -17,6 +17,7 @@ physics.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -184,7 +185,8 @@ class SimKit:
             offset_c = self.params.sensor2_offset_c if spec.index == 2 else 0.0
             sensor = SimSensor(spec.index, spec.channel, offset_c, rng)
             self.sensors[spec.index] = sensor
-            self.factory.chip.channels[spec.channel] = (lambda s=sensor: self.read_raw(s.index))
+            self.factory.chip.channels[spec.channel] = functools.partial(self.read_raw,
+                                                                         sensor.index)
         self.kit_faults: set[str] = set()
         self.sync_feedback()
 

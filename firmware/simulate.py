@@ -13,6 +13,7 @@ true temperature and contacts, which is what the scenario is about.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -126,6 +127,7 @@ class Run:
             self._schedule(now + (event.duration_s or DEFAULT_HOLD_S), self.sim.release_button)
         elif event.action == "fault":
             fault = event.fault
+            assert fault is not None, "the scenario parser gives every fault event its fault"
             self.sim.inject(fault)
             if event.duration_s is not None:
                 self._schedule(now + event.duration_s, lambda: self.sim.clear(fault))
@@ -195,7 +197,7 @@ class Run:
             if sc.settings is not None:
                 self.kit.command("settings", sc.settings.as_dict())
             for event in sc.events:
-                self._schedule(event.at_s, lambda e=event: self._apply(e))
+                self._schedule(event.at_s, functools.partial(self._apply, event))
             self._tick_n = 0
             self._trace_n = 0
             t = 0.0

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from firmware.client import default_socket_path
 from web import api, auth, daemon, errors, headers, openapi, pages
@@ -50,7 +51,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         CLOCK=None,
     )
     app.config.update(config or {})
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False  # answers keep the order they are built in
 
     clock = app.config["CLOCK"]
     if clock is None:

@@ -237,8 +237,8 @@ RESPONSES = {
     "Unavailable": _json(_ref("Error"), "the kit's daemon is not answering"),
 }
 
-PAIRED = [{"cookie": [], "csrf": []}, {"bearer": []}]
-PAIRED_READ = [{"cookie": []}, {"bearer": []}]
+PAIRED: list[dict[str, list[str]]] = [{"cookie": [], "csrf": []}, {"bearer": []}]
+PAIRED_READ: list[dict[str, list[str]]] = [{"cookie": []}, {"bearer": []}]
 OPEN: list[dict[str, list[str]]] = []
 
 
