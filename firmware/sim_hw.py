@@ -21,6 +21,7 @@ import functools
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gpiozero.mixins import SharedMixin
 from gpiozero.pins import SPI
@@ -179,6 +180,7 @@ class SimKit:
         self.pad = Pad(self.params)
         self.rng = random.Random(seed)  # thermistor 1's noise, as before two sensors
         self.factory = factory or SimFactory()
+        self._pins: dict[int, Any] = {}
         self.sensors: dict[int, SimSensor] = {}
         for spec in config.sensors():
             rng = self.rng if spec.index == 1 else random.Random(seed * 7919 + spec.index)
@@ -226,9 +228,18 @@ class SimKit:
         noise = self.params.sensor_noise_c
         return sensor.rng.gauss(0.0, noise) if noise > 0 else 0.0
 
+    def _pin(self, number: int) -> Any:
+        """The factory's mock pin for GPIO ``number``. MockFactory.pin() searches the
+        board's whole pin map every time (the simulator asks several times per tick), so
+        the pin is remembered while the factory still holds it (a reset drops it)."""
+        pin = self._pins.get(number)
+        if pin is None or self.factory.pins.get(pin.info) is not pin:
+            pin = self._pins[number] = self.factory.pin(number)
+        return pin
+
     # -- the relay and the supply ---------------------------------------------------------
     def coil_energised(self) -> bool:
-        state = bool(self.factory.pin(self.config.relay.pin).state)
+        state = bool(self._pin(self.config.relay.pin).state)
         return state if self.config.relay.active_high else not state
 
     def contacts_closed(self) -> bool:
@@ -251,7 +262,7 @@ class SimKit:
         fb = self.config.feedback
         if not fb.enabled:
             return
-        pin = self.factory.pin(fb.pin)
+        pin = self._pin(fb.pin)
         high = self.supply_sensed() == fb.active_high
         if bool(pin.state) != high:
             if high:
@@ -261,7 +272,7 @@ class SimKit:
 
     # -- the button -----------------------------------------------------------------------
     def button_pin(self):
-        return self.factory.pin(self.config.button.pin)
+        return self._pin(self.config.button.pin)
 
     def press_button(self) -> None:
         self.button_pin().drive_low()
@@ -270,7 +281,7 @@ class SimKit:
         self.button_pin().drive_high()
 
     def buzzer_sounding(self) -> bool:
-        pin = self.factory.pin(self.config.buzzer.pin)
+        pin = self._pin(self.config.buzzer.pin)
         if self.config.buzzer.kind == "passive":
             return bool(pin.state) and pin.frequency is not None
         return bool(pin.state) == self.config.buzzer.active_high

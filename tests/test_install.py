@@ -128,6 +128,7 @@ def staged(tmp_path_factory):
     return dest, result
 
 
+@pytest.mark.slow
 def test_staged_install_is_fast_offline_and_touches_nothing_outside_destdir(installer, tmp_path):
     before = _snapshot()
     build_before = (ROOT / "build").exists(), sorted(ROOT.glob("*.egg-info"))
@@ -141,6 +142,7 @@ def test_staged_install_is_fast_offline_and_touches_nothing_outside_destdir(inst
     assert "http://napekit.local/" in result.stdout
 
 
+@pytest.mark.slow
 def test_staged_layout(staged):
     dest, _ = staged
     for unit in ("napekit.service", "napekit-web.service"):
@@ -175,6 +177,7 @@ def test_staged_layout(staged):
     assert out.returncode == 0 and "OFF level" in out.stdout, out.stderr
 
 
+@pytest.mark.slow
 def test_reinstall_upgrades_in_place_and_keeps_config_and_data(installer, tmp_path):
     dest = tmp_path / "dest"
     installer.run(INSTALL, dest)
@@ -198,6 +201,7 @@ def test_reinstall_upgrades_in_place_and_keeps_config_and_data(installer, tmp_pa
     assert (dest / "boot/firmware/config.txt").read_bytes() == again  # idempotent
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("active_high, line", [(True, "gpio=5=op,dl"), (False, "gpio=5=op,dh")])
 def test_staged_install_edits_the_older_boot_config_layout(installer, tmp_path, active_high, line):
     dest = tmp_path / "dest"
@@ -216,6 +220,7 @@ def test_staged_install_edits_the_older_boot_config_layout(installer, tmp_path, 
     assert not (dest / "boot/firmware").exists()
 
 
+@pytest.mark.slow
 def test_a_bad_config_stops_the_install_before_anything_changes(installer, tmp_path):
     dest = tmp_path / "dest"
     (dest / "etc/napekit").mkdir(parents=True)
@@ -226,6 +231,7 @@ def test_a_bad_config_stops_the_install_before_anything_changes(installer, tmp_p
     assert not (dest / "opt").exists() and not (dest / "boot").exists()
 
 
+@pytest.mark.slow
 def test_uninstall_removes_the_program_and_says_what_it_left(installer, tmp_path):
     dest = tmp_path / "dest"
     installer.run(INSTALL, dest)
@@ -248,6 +254,7 @@ def test_uninstall_removes_the_program_and_says_what_it_left(installer, tmp_path
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None,
                     reason="shellcheck is not installed (apt-get install shellcheck)")
+@pytest.mark.slow
 def test_install_scripts_pass_shellcheck():
     result = subprocess.run(["shellcheck", "-s", "sh", str(INSTALL), str(UNINSTALL)],
                             capture_output=True, text=True, timeout=60)
@@ -360,6 +367,7 @@ def _verifiable_units(dest: Path, tmp: Path) -> list[Path]:
     return out
 
 
+@pytest.mark.slow
 @needs_systemd_analyze
 def test_units_pass_systemd_analyze_verify(staged, tmp_path):
     dest, _ = staged
@@ -370,6 +378,7 @@ def test_units_pass_systemd_analyze_verify(staged, tmp_path):
     assert result.returncode == 0 and output == "", output
 
 
+@pytest.mark.slow
 @needs_systemd_analyze
 def test_unit_exposure(capsys):
     figures = {}
@@ -387,6 +396,7 @@ def test_unit_exposure(capsys):
     assert figures["napekit-web.service"] <= 2.5, figures
 
 
+@pytest.mark.slow
 def test_python_and_the_kit_run_under_memory_deny_write_execute(tmp_path):
     """MemoryDenyWriteExecute=yes: the daemon (simulated), ctypes, the web stack and the
     relay-off command run with W^X memory enforced (PR_SET_MDWE, Linux >= 6.3)."""
@@ -627,6 +637,7 @@ def test_relay_off_constants_match_the_config_module():
     assert relay_pins == set(USABLE_GPIO) - set(SPI0_PINS)
 
 
+@pytest.mark.slow
 def test_relay_off_imports_nothing_else_of_the_kit():
     code = ("import sys, firmware.relay_off; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('firmware', 'web', "
@@ -789,6 +800,7 @@ def test_watchdog_no_ping_from_a_tick_that_itself_hung(watched_daemon):
     assert not any(hung[0] < t <= hung[0] + 3 * STALL_S + 1e-6 for t in pings), pings
 
 
+@pytest.mark.slow
 def test_watchdog_pings_stop_when_the_loop_thread_blocks(short_tmp, monkeypatch):
     """The real thing on the real clock: the loop thread blocks on the kit's lock (held
     here, as a wedged socket handler would) and no ping is sent until it is free again."""
