@@ -195,3 +195,41 @@ def test_status_has_every_field_the_api_promises(bench):
                   "target_c", "relay", "dose_cem43", "fault", "sim"):
         assert field in status
     assert [s["id"] for s in status["stages"]][0] == "effleurage"
+
+
+# -- the relay invariant and the lock ------------------------------------------------------------
+def test_warmup_ending_between_ticks_turns_the_relay_off_at_once(bench):
+    bench.kit.command("settings", {"hold_min": 1})
+    bench.press()
+    bench.run(600, until=lambda b: b.kit.session.state == "warmup" and b.relay_pin_on)
+    assert bench.kit.session.state == "warmup" and bench.relay_pin_on
+    deadline = bench.kit.session.next_deadline_s()
+    bench.clock.set(deadline)
+    bench.kit.service()  # between ticks: only timers run, yet the relay follows the state
+    assert bench.kit.session.state == "ready" and not bench.relay_pin_on
+
+
+def test_a_command_answers_with_the_relay_as_it_is_after_it(bench):
+    bench.press()
+    bench.run(5)
+    assert bench.relay_pin_on
+    status = bench.kit.command("next")
+    assert status["state"] == "ready" and status["relay"] is False and not bench.relay_pin_on
+
+
+def test_nothing_else_runs_in_the_kit_while_it_is_locked(bench):
+    import threading
+
+    answered = threading.Event()
+
+    def phone():
+        bench.kit.command("status")
+        answered.set()
+
+    with bench.kit.locked() as now:
+        assert now == bench.clock.monotonic()
+        other = threading.Thread(target=phone, daemon=True)
+        other.start()
+        assert not answered.wait(0.05)  # the command waits for the lock
+    other.join(timeout=5)
+    assert answered.is_set()
