@@ -14,7 +14,7 @@ LIGHTHOUSE_VERSION := 12.2.3
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test bench lint hardware install uninstall clean
+.PHONY: run test test-fast bench lint hardware install uninstall clean
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("napekit needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -48,11 +48,16 @@ run: $(RUN_STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
+# The inner loop: everything but the system tests (processes, browser, install, kill -9).
+test-fast: $(TEST_STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check firmware web tests bench hardware
+	$(BIN)/mypy firmware web
 
 hardware: $(TEST_STAMP)
 	$(BIN)/python hardware/generate.py

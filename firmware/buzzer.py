@@ -33,7 +33,7 @@ PATTERNS: dict[str, list[Segment]] = {
     # one long low: "stopped"
     "stop": [(600, 0.8)],
     # four fast chirps: "a phone asks to pair: hold the button to approve"
-    "pairing": [(1800, 0.07), (0, 0.07)] * 3 + [(1800, 0.07)],
+    "pairing": [(1800.0, 0.07), (0.0, 0.07)] * 3 + [(1800.0, 0.07)],
     # insistent, repeating until acknowledged or cleared
     "alarm": [(2500, 0.25), (0, 0.25)],
 }
@@ -78,6 +78,8 @@ class BuzzerPlayer:
 
     def _position(self, now_s: float) -> tuple[float, float] | None:
         """(tone, seconds until the next change) at ``now_s``, or None when finished."""
+        if self.current is None:
+            return None
         segments = PATTERNS[self.current]
         total = sum(d for _, d in segments)
         elapsed = now_s - self._started_s

@@ -13,12 +13,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
+from types import ModuleType
 
-from firmware import __version__
+from firmware import __version__, calibrate, client, launch, selftest
 from firmware.errors import ConfigError, NapekitError, ScenarioError
+from web import cli as web_cli
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -51,14 +52,15 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 # Subcommands that live in their own modules: each has add_arguments(parser) and run(args).
-_MODULE_COMMANDS = {
-    "run": ("firmware.daemon", "the kit: firmware daemon and web (simulation off a Pi)"),
-    "daemon": ("firmware.daemon", "the firmware daemon alone (a systemd unit runs this)"),
-    "web": ("web.cli", "the web server alone (a systemd unit runs this)"),
-    "selftest": ("firmware.selftest", "check each part of a real kit in turn"),
-    "calibrate": ("firmware.calibrate", "calibrate the thermistor against a thermometer"),
-    "status": ("firmware.client", "the running kit's state"),
-    "pair": ("firmware.client", "a one-time pairing link and QR code for a new phone"),
+# The web ships with the firmware (one package), so `napekit web` is always there.
+_MODULE_COMMANDS: dict[str, tuple[ModuleType, str]] = {
+    "run": (launch, "the kit: firmware daemon and web (simulation off a Pi)"),
+    "daemon": (launch, "the firmware daemon alone (a systemd unit runs this)"),
+    "web": (web_cli, "the web server alone (a systemd unit runs this)"),
+    "selftest": (selftest, "check each part of a real kit in turn"),
+    "calibrate": (calibrate, "calibrate the thermistor against a thermometer"),
+    "status": (client, "the running kit's state"),
+    "pair": (client, "a one-time pairing link and QR code for a new phone"),
 }
 
 
@@ -79,13 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="hardware config (TOML)")
     p.set_defaults(func=_cmd_config)
 
-    for name, (module_name, help_text) in _MODULE_COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module_name.startswith(exc.name):
-                raise  # a real import error inside the module, not a missing module
-            continue
+    for name, (module, help_text) in _MODULE_COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p, name)
         p.set_defaults(func=module.run)

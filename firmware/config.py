@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -193,31 +194,30 @@ _POSITIVE = {
 } | {("adc", "vref_v")}
 
 
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+# By the type of a key's default: (is this value allowed, what is allowed, its conversion).
+# bool comes before int: a bool is an int to Python, never to the config.
+_TYPE_RULES: tuple[tuple[type, Callable[[Any], bool], str, Callable[[Any], Any]], ...] = (
+    (bool, lambda v: isinstance(v, bool), "true or false", lambda v: v),
+    (int, lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number",
+     lambda v: v),
+    (float, _is_finite_number, "a finite number", float),
+    (str, lambda v: isinstance(v, str), "a string", lambda v: v),
+    (tuple, lambda v: isinstance(v, list) and all(_is_finite_number(x) for x in v),
+     "a list of numbers", lambda v: tuple(float(x) for x in v)),
+)
+
+
 def _check_type(key: str, value: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"must be true or false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"must be a whole number, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float) \
-                or not math.isfinite(value):
-            raise ConfigError(key, f"must be a finite number, got {value!r}")
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise ConfigError(key, f"must be a string, got {value!r}")
-        return value
-    if isinstance(default, tuple):
-        if not isinstance(value, list) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in value
-        ):
-            raise ConfigError(key, f"must be a list of numbers, got {value!r}")
-        return tuple(float(v) for v in value)
+    for kind, allowed, what, convert in _TYPE_RULES:
+        if isinstance(default, kind):
+            if not allowed(value):
+                raise ConfigError(key, f"must be {what}, got {value!r}")
+            return convert(value)
     raise AssertionError(key)  # pragma: no cover - schema error
 
 

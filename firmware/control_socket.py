@@ -7,7 +7,8 @@ Reply:    ``{"ok": true, "result": {...}}`` or
 The daemon is the only judge: every request is validated here and again by the kit. The
 web process is a client like any other and holds no authority of its own. A client that
 sends garbage gets an error line; nothing it sends can reach the relay except through
-:meth:`firmware.kit.Kit.command`.
+:meth:`firmware.kit.Kit.command`. Refusals are
+:class:`firmware.errors.CommandError` (this module does not import the kit).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from firmware.kit import CommandError
+from firmware.errors import CommandError
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     def __init__(self, path: str | Path, handler: Handler, mode: int = 0o660) -> None:
         self.path = Path(path)
+        self._serving: threading.Thread | None = None
         self.handler = handler
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() or self.path.is_symlink():
@@ -104,14 +106,31 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def serve_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
                                   name="control-socket", daemon=True)
+        self._serving = thread
         thread.start()
         return thread
 
     def close(self) -> None:
-        self.shutdown()
+        """Stop serving, close the socket and remove its file. The serving loop is woken
+        by a connection rather than left to notice within its poll interval, so a stop
+        takes milliseconds; a server that never served is simply closed."""
+        if self._serving is not None:
+            stopper = threading.Thread(target=self.shutdown, name="control-socket-stop",
+                                       daemon=True)
+            stopper.start()
+            while stopper.is_alive():
+                self._wake()
+                stopper.join(0.01)
         self.server_close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+    def _wake(self) -> None:
+        """Connect and hang up at once: the serving loop's select returns."""
+        with contextlib.suppress(OSError), \
+                socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.1)
+            sock.connect(str(self.path))
 
 
 def _refuse_constant(name: str) -> Any:

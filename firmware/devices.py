@@ -19,13 +19,14 @@ Hazards, in order of how badly they can hurt:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Any
 
 from gpiozero import LED, MCP3008, Buzzer, DigitalInputDevice, OutputDevice, TonalBuzzer
 
+from firmware.clock import Clock
 from firmware.config import FeedbackConfig, HardwareConfig
 from firmware.limits import RELAY_MIN_OFF_S
-from firmware.thermistor import Thermistor
+from firmware.thermistor import Sample, Thermistor
 
 
 class HeatRelay:
@@ -95,14 +96,6 @@ class HeatRelay:
         device._pin = None  # gpiozero's close() then leaves the pin alone
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One thermistor read: the raw count and the temperature (``None`` at the rails)."""
-
-    raw: int
-    temp_c: float | None
-
-
 class PadThermometer:
     """One NTC on the pad, read through gpiozero's own :class:`~gpiozero.MCP3008`.
 
@@ -166,7 +159,7 @@ class KitButton:
     here.
     """
 
-    def __init__(self, pin: int, clock, pin_factory=None) -> None:
+    def __init__(self, pin: int, clock: Clock, pin_factory: Any = None) -> None:
         self._clock = clock
         self.edges: list[tuple[float, bool]] = []
         self._device = DigitalInputDevice(pin, pull_up=True, bounce_time=None,
@@ -192,6 +185,9 @@ class KitBuzzer:
     def __init__(self, pin: int, kind: str = "active", active_high: bool = True,
                  pin_factory=None) -> None:
         self.kind = kind
+        # gpiozero is untyped; exactly one of the two is a device, the other None.
+        self._tonal: Any
+        self._device: Any
         if kind == "passive":
             self._tonal = TonalBuzzer(pin, pin_factory=pin_factory)
             self._device = None
@@ -227,7 +223,7 @@ class KitDevices:
     The relay is built first so that it is driven off before anything else happens.
     """
 
-    def __init__(self, config: HardwareConfig, clock, pin_factory=None,
+    def __init__(self, config: HardwareConfig, clock: Clock, pin_factory: Any = None,
                  relay_min_off_s: float = RELAY_MIN_OFF_S) -> None:
         self.config = config
         self.relay = HeatRelay(config.relay.pin, active_high=config.relay.active_high,

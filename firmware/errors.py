@@ -30,3 +30,14 @@ class ScenarioError(FieldError):
 
 class RoutineError(FieldError):
     """A broken routine file (the field names the stage and its key)."""
+
+
+class CommandError(NapekitError):
+    """A refused command (control socket, scenario): an HTTP-like ``status``, the message,
+    and the field at fault when there is one. The web passes all three on unchanged."""
+
+    def __init__(self, status: int, error: str, field: str | None = None) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.field = field

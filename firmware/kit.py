@@ -5,72 +5,68 @@ judges the sample and may latch a fault; control proposes a relay state only whi
 session heats; the relay choke point applies ``proposal and supervisor allows``; timers
 advance; the buzzer is updated. Commands from a phone (through the daemon's socket) and
 from a scenario go through :meth:`Kit.command`, under the same lock, validated here again.
+Pairing and phones are :mod:`firmware.pairing`'s; the kit only routes their commands.
 
 Hazards: this is where heat is switched on. The relay can only be on when the session is
-in ``preheat`` or ``warmup``, control asks for it, and the supervisor allows it. Any
-exception inside a tick forces the relay off and latches the ``internal`` fault.
+in a heating state (:attr:`firmware.states.State.heating`), control asks for it, and the
+supervisor allows it. That rule is enforced in one place, :meth:`Kit._relay_off_unless_heating`,
+at the end of every way into the kit. Any exception inside a tick forces the relay off and
+latches the ``internal`` fault.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from firmware import limits as L
 from firmware.button import HOLD, PRESS, PressDetector
 from firmware.buzzer import ALARM, BuzzerPlayer
+from firmware.clock import Clock
 from firmware.config import HardwareConfig
-from firmware.control import default_controller
+from firmware.control import Controller, default_controller
 from firmware.devices import KitDevices
-from firmware.errors import SettingsError
+from firmware.errors import CommandError, SettingsError
+from firmware.pairing import Pairing
 from firmware.routine import Routine, load_routine
 from firmware.session import Session
 from firmware.settings import Settings, apply_update, default_settings
+from firmware.states import Fault, State
 from firmware.store import Store
-from firmware.supervisor import FAULT_MESSAGES, Supervisor
+from firmware.supervisor import Judgement, Supervisor
 
 log = logging.getLogger(__name__)
 
-PAIRING_WINDOW_S = 60.0
-LINK_WINDOW_S = 600.0
 SAMPLE_EVERY_S = 1.0
 
-
-class CommandError(Exception):
-    """A refused command: HTTP-like ``status``, a message, and the field when there is one."""
-
-    def __init__(self, status: int, error: str, field: str | None = None) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.field = field
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"error": self.error, "field": self.field}
+# A command handler: (now_s, args) -> the answer, or None for "the status after it".
+SessionHandler = Callable[[float, dict[str, Any]], dict[str, Any] | None]
 
 
-@dataclass
-class _Pairing:
-    id: str
-    code: str
-    requested_s: float
-    token: str | None = None
-    delivered: bool = False
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+def _restored_fault(code: str) -> Fault:
+    """A latched fault read back from the store; a code this version does not know (an
+    older or newer firmware wrote it) stays latched as ``internal``, never as nothing."""
+    try:
+        return Fault(code)
+    except ValueError:
+        log.error("unknown latched fault %r in the store: kept latched as internal", code)
+        return Fault.INTERNAL
 
 
 class Kit:
-    def __init__(self, config: HardwareConfig, clock, *, store: Store, pin_factory=None,
-                 routine: Routine | None = None,
-                 controller_factory: Callable[[], Any] = default_controller,
+    """The whole kit behind one re-entrant lock.
+
+    The ways in are :meth:`tick`, :meth:`service`, :meth:`command` (and the button presses
+    they pick up), plus :meth:`status` and :meth:`locked` for readers. Each runs entirely
+    under the lock, so a phone's command never interleaves with a tick.
+    """
+
+    def __init__(self, config: HardwareConfig, clock: Clock, *, store: Store,
+                 pin_factory: Any = None, routine: Routine | None = None,
+                 controller_factory: Callable[[], Controller] = default_controller,
                  listener: Callable[[dict[str, Any]], None] | None = None,
                  sim: bool = False) -> None:
         self.clock = clock
@@ -88,25 +84,63 @@ class Kit:
         self.controller = controller_factory()
         self.presses = PressDetector()
         self.buzzer = BuzzerPlayer(self.devices.buzzer.sound, on_play=self._buzzer_played)
+        self.pairing = Pairing(store, self.buzzer.play)
         self.settings = self._load_settings()
         self.session = Session(self.routine, self.settings, self, now)
         self.session_id: int | None = None
         self.max_temp_c: float | None = None
         self._next_sample_s = now
-        self._pairings: dict[str, _Pairing] = {}
-        self._links: dict[str, float] = {}  # hashed one-time link secret -> created at
         self.fault: dict[str, str] | None = None
         self.last_tick_s = now
+        self._commands: dict[str, SessionHandler] = {**self.pairing.commands(),
+                                              **self._session_commands()}
         interrupted = self.store.close_unfinished_sessions()
         if interrupted:
             log.warning("%d session(s) were interrupted by a restart; heat stays off",
                         interrupted)
         latched = self.store.latched_faults()
         if latched:
-            code = latched[-1]["code"]
-            self.fault = {"code": code, "message": FAULT_MESSAGES.get(code, code)}
-            self.session.fault(now, code)
+            fault = _restored_fault(latched[-1]["code"])
+            self.fault = {"code": fault.value, "message": fault.message}
+            self.session.fault(now, fault)
             self.buzzer.play(ALARM, now)
+
+    # -- the lock and the relay invariant -------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[float]:
+        """Hold the kit's lock; yields the clock's time now.
+
+        While it is held no tick, command or socket request runs, so what is read is one
+        consistent picture. For readers and for work beside the kit that must not
+        interleave with a tick (the simulated pad's physics, a test harness). Re-entrant.
+        Changes to the kit go through :meth:`command`, never through this.
+        """
+        with self._lock:
+            yield self.clock.monotonic()
+
+    @contextmanager
+    def _entry(self, now: float | None = None) -> Iterator[float]:
+        """One way into the kit: under the lock, and the relay invariant on the way out,
+        however the body leaves (return, refusal or exception)."""
+        with self._lock:
+            now = self.clock.monotonic() if now is None else now
+            try:
+                yield now
+            finally:
+                self._relay_off_unless_heating(now)
+
+    def _relay_off_unless_heating(self, now: float) -> None:
+        """THE relay invariant: the relay is off unless the session is in a heating state.
+
+        Hazard: the relay switches the pad's supply. Any path that leaves the session out
+        of ``preheat``/``warmup`` (a stop, a press, a fault, a finished warm-up, a refused
+        command) must not leave heat on, whatever control proposed before. Rather than
+        trusting each transition to remember, every entry point (tick, service, command
+        and each button press) ends here, under the lock. The supervisor's own
+        ``force_off`` on a fault and the off on an internal error come on top of this.
+        """
+        if not self.session.heating:
+            self.relay.force_off(now)
 
     # -- set-up ---------------------------------------------------------------------------
     def _load_settings(self) -> Settings:
@@ -124,16 +158,14 @@ class Kit:
             self._listener(row)
 
     # -- session effects (called by Session) --------------------------------------------------
-    def state_changed(self, state: str, stage: str | None, reason: str | None) -> None:
-        row: dict[str, Any] = {"kind": "state", "state": state, "stage": stage}
-        if state == "fault":
-            row["fault"] = reason
+    def state_changed(self, state: State, stage: str | None, reason: str | None) -> None:
+        row: dict[str, Any] = {"kind": "state", "state": state.value, "stage": stage}
+        if state == State.FAULT:
+            row["fault"] = None if reason is None else str(reason)
         elif reason:
             row["reason"] = reason
         self._emit(row)
-        if not self.session.heating:
-            self.relay.force_off(self.clock.monotonic())
-        if state == "preheat":
+        if state == State.PREHEAT:
             self.controller.reset(self.clock.monotonic())
 
     def play(self, pattern: str) -> None:
@@ -160,28 +192,20 @@ class Kit:
 
     # -- the tick -----------------------------------------------------------------------
     def tick(self) -> None:
-        with self._lock:
-            now = self.clock.monotonic()
+        """One control tick (≥ 10 Hz)."""
+        with self._entry() as now:
             try:
                 self._tick(now)
             except Exception:
                 log.exception("internal error in the control tick: heat off")
                 self.relay.force_off(now)
-                self._latch("internal", now)
+                self._latch(Fault.INTERNAL, now)
 
     def _tick(self, now: float) -> None:
         self.last_tick_s = now
-        for _, kind in self.presses.feed(self.devices.button.take_edges(), now):
-            self._button(kind, now)
-        sample = self.devices.thermometer.read()
+        self._feed_presses(now)
+        temp, verdict = self._judge(now)
         s = self.session
-        verdict = self.supervisor.judge(now, sample, self.relay.is_on, s.state,
-                                        self.settings.target_c, s.since_s,
-                                        faulted=s.state == "fault")
-        if verdict.fault is not None:
-            self.relay.force_off(now)
-            self._latch(verdict.fault, now)
-        temp = self.supervisor.temp_c if verdict.reason != "no valid sample" else None
         want = False
         if s.heating and verdict.heat_allowed and temp is not None:
             want = bool(self.controller.propose(now, temp, self.settings.target_c))
@@ -189,32 +213,45 @@ class Kit:
         if temp is not None and s.active:
             self.max_temp_c = temp if self.max_temp_c is None else max(self.max_temp_c, temp)
         s.tick(now, temp, verdict.dose_reached)
-        if not s.heating:
-            self.relay.force_off(now)
-        if s.heating and self.session_id is not None and now >= self._next_sample_s - 1e-9:
-            self._next_sample_s = now + SAMPLE_EVERY_S
-            self.store.add_sample(self.session_id, self.clock.wall(), temp, self.relay.is_on)
-        self._expire_pairings(now)
+        self._record_sample(now, temp)
+        self.pairing.expire(now)
         self.buzzer.update(now)
         self._update_led(now)
 
+    def _judge(self, now: float) -> tuple[float | None, Judgement]:
+        """Read the thermistor and let the supervisor judge it; a fault it raises turns the
+        relay off here and now (its path) and latches. Returns (reading or None, verdict)."""
+        sample = self.devices.thermometer.read()
+        s = self.session
+        verdict = self.supervisor.judge(now, sample, self.relay.is_on, s.state,
+                                        self.settings.target_c, s.since_s,
+                                        faulted=s.state == State.FAULT)
+        if verdict.fault is not None:
+            self.relay.force_off(now)
+            self._latch(Fault(verdict.fault), now)
+        temp = self.supervisor.temp_c if verdict.reason != "no valid sample" else None
+        return temp, verdict
+
+    def _record_sample(self, now: float, temp: float | None) -> None:
+        """Once a second while heating: the reading and the relay into the session's log."""
+        if self.session.heating and self.session_id is not None and \
+                now >= self._next_sample_s - 1e-9:
+            self._next_sample_s = now + SAMPLE_EVERY_S
+            self.store.add_sample(self.session_id, self.clock.wall(), temp, self.relay.is_on)
+
     def service(self) -> None:
         """Between ticks: presses and timers only (buzzer edges, stage ends), no sampling."""
-        with self._lock:
-            now = self.clock.monotonic()
+        with self._entry() as now:
             try:
-                for _, kind in self.presses.feed(self.devices.button.take_edges(), now):
-                    self._button(kind, now)
+                self._feed_presses(now)
                 self.session.tick(now, self.supervisor.temp_c
                                   if now - self.last_tick_s < L.NO_SAMPLE_HEAT_OFF_S else None,
                                   False)
-                if not self.session.heating:
-                    self.relay.force_off(now)
                 self.buzzer.update(now)
             except Exception:
                 log.exception("internal error between ticks: heat off")
                 self.relay.force_off(now)
-                self._latch("internal", now)
+                self._latch(Fault.INTERNAL, now)
 
     def next_wakeup_s(self) -> float | None:
         """The earliest time before the next tick when something is due."""
@@ -227,7 +264,7 @@ class Kit:
         led = self.devices.led
         if led is None:
             return
-        if self.session.state == "fault":
+        if self.session.state == State.FAULT:
             on = int(now * 2) % 2 == 0
         else:
             on = self.session.active
@@ -235,17 +272,16 @@ class Kit:
             led.value = on
 
     # -- faults ---------------------------------------------------------------------------
-    def _latch(self, code: str, now: float) -> None:
-        if self.fault is not None and self.fault["code"] == code:
+    def _latch(self, fault: Fault, now: float) -> None:
+        if self.fault is not None and self.fault["code"] == fault:
             return
-        message = FAULT_MESSAGES.get(code, code)
-        self.fault = {"code": code, "message": message}
-        log.error("FAULT %s: %s", code, message)
+        self.fault = {"code": fault.value, "message": fault.message}
+        log.error("FAULT %s: %s", fault.value, fault.message)
         try:
-            self.store.latch_fault(code, message, self.session_id)
+            self.store.latch_fault(fault.value, fault.message, self.session_id)
         except Exception:  # the fault stays latched in memory; heat stays off
-            log.exception("could not store fault %s", code)
-        self.session.fault(now, code)
+            log.exception("could not store fault %s", fault.value)
+        self.session.fault(now, fault)
         self.session_id = None
         self.buzzer.play(ALARM, now)
 
@@ -262,72 +298,83 @@ class Kit:
         return True
 
     # -- the button ---------------------------------------------------------------------
+    def _feed_presses(self, now: float) -> None:
+        """The button's edges since last time, as presses; each press is an entry point
+        of its own, so its relay invariant holds before the supervisor judges."""
+        for _, kind in self.presses.feed(self.devices.button.take_edges(), now):
+            with self._entry(now):
+                self._button(kind, now)
+
     def _button(self, kind: str, now: float) -> None:
         s = self.session
         if kind == PRESS:
             if self.buzzer.current == ALARM:
                 self.buzzer.silence(now)  # acknowledged; the fault stays latched
-            elif s.state != "fault":
+            elif s.state != State.FAULT:
                 s.next(now)
         elif kind == HOLD:
-            if s.state == "fault":
+            if s.state == State.FAULT:
                 self._try_clear_fault(now)
-            elif s.state == "idle" and self._approve_pairing(now):
+            elif s.state == State.IDLE and self.pairing.approve(now):
                 pass
             elif s.active:
                 s.stop(now, "stopped")
             else:
                 s.dismiss(now)
-        if not s.heating:
-            self.relay.force_off(now)
 
     # -- commands -------------------------------------------------------------------------
     def command(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run one command as a paired phone (or a scenario) sends it; CommandError if refused."""
-        args = args or {}
+        """Run one command as a paired phone (or a scenario) sends it; CommandError if refused.
+
+        A handler that answers ``None`` is answered with the status *after* the command,
+        read once the relay invariant has been applied, so it shows the relay as it is.
+        """
+        handler = self._commands.get(name)
+        if handler is None:
+            raise CommandError(400, f"unknown command {name!r}", "command")
         with self._lock:
-            now = self.clock.monotonic()
-            handler = getattr(self, f"_cmd_{name}", None)
-            if handler is None:
-                raise CommandError(400, f"unknown command {name!r}", "command")
-            try:
-                return handler(now, args)
-            finally:
-                if not self.session.heating:
-                    self.relay.force_off(now)
+            with self._entry() as now:
+                result = handler(now, args or {})
+            return self.status() if result is None else result
+
+    def _session_commands(self) -> dict[str, SessionHandler]:
+        return {"status": self._cmd_status, "start": self._cmd_start, "next": self._cmd_next,
+                "stop": self._cmd_stop, "settings": self._cmd_settings,
+                "sessions": self._cmd_sessions, "session": self._cmd_session,
+                "routine": self._cmd_routine}
 
     def _no_args(self, args: dict[str, Any]) -> None:
         if args:
             field = next(iter(args))
             raise CommandError(400, f"unexpected field {field!r}: this command takes none", field)
 
-    def _cmd_status(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        return self.status()
+    def _cmd_status(self, now: float, args: dict[str, Any]) -> None:
+        return None
 
-    def _cmd_start(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
+    def _cmd_start(self, now: float, args: dict[str, Any]) -> None:
         self._no_args(args)
         s = self.session
-        if s.state == "fault":
+        if s.state == State.FAULT:
             raise CommandError(409, "a fault is latched: clear it with a long press on the "
                                     "kit's button once its cause is fixed")
-        if s.state == "ready":
+        if s.state == State.READY:
             s.next(now)
         elif not s.start(now):
             raise CommandError(409, f"a session is already running ({s.state})")
-        return self.status()
+        return None
 
-    def _cmd_next(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
+    def _cmd_next(self, now: float, args: dict[str, Any]) -> None:
         self._no_args(args)
         s = self.session
-        if s.state in ("idle", "done", "fault"):
+        if s.state in (State.IDLE, State.DONE, State.FAULT):
             raise CommandError(409, f"no session to skip ahead in ({s.state}); use start")
         s.next(now)
-        return self.status()
+        return None
 
-    def _cmd_stop(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
+    def _cmd_stop(self, now: float, args: dict[str, Any]) -> None:
         self._no_args(args)
         self.session.stop(now, "stopped")
-        return self.status()
+        return None
 
     def _cmd_settings(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
         if not args:
@@ -359,96 +406,10 @@ class Kit:
     def _cmd_routine(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
         return self.routine.as_dict()
 
-    # -- pairing ------------------------------------------------------------------------
-    def _cmd_pair_request(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        self._expire_pairings(now)
-        if len(self._pairings) >= 8:
-            raise CommandError(429, "too many pairing requests waiting; try again in a minute")
-        pairing = _Pairing(id=secrets.token_urlsafe(12), code=f"{secrets.randbelow(10000):04d}",
-                           requested_s=now)
-        self._pairings[pairing.id] = pairing
-        self.buzzer.play("pairing", now)
-        return {"id": pairing.id, "code": pairing.code, "expires_in_s": PAIRING_WINDOW_S}
-
-    def _cmd_pair_status(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        pairing = self._pairings.get(str(args.get("id")))
-        if pairing is None:
-            return {"status": "expired"}
-        if pairing.token is not None:
-            if pairing.delivered:
-                return {"status": "approved"}
-            pairing.delivered = True
-            return {"status": "approved", "token": pairing.token}
-        return {"status": "pending",
-                "expires_in_s": round(pairing.requested_s + PAIRING_WINDOW_S - now, 1)}
-
-    def _pending_pairings(self, now: float) -> list[_Pairing]:
-        """Requests still waiting for the long press (within their minute)."""
-        return [p for p in self._pairings.values()
-                if p.token is None and now - p.requested_s <= PAIRING_WINDOW_S]
-
-    def _approve_pairing(self, now: float) -> bool:
-        pending = self._pending_pairings(now)
-        if not pending:
-            return False
-        pairing = max(pending, key=lambda p: p.requested_s)
-        pairing.token = secrets.token_urlsafe(32)
-        phone_id = self.store.add_phone(f"Phone {pairing.code}", hash_token(pairing.token))
-        self.store.event("phone_paired", {"phone_id": phone_id})
-        self.buzzer.play("ready", now)
-        return True
-
-    def _expire_pairings(self, now: float) -> None:
-        for pid, p in list(self._pairings.items()):
-            age = now - p.requested_s
-            if (p.token is None and age > PAIRING_WINDOW_S) or age > 2 * PAIRING_WINDOW_S:
-                del self._pairings[pid]
-        for key, created in list(self._links.items()):
-            if now - created > LINK_WINDOW_S:
-                del self._links[key]
-
-    def _cmd_pair_link(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        """A one-time link secret, for ``napekit pair`` on the kit's own terminal only."""
-        self._expire_pairings(now)
-        secret = secrets.token_urlsafe(16)
-        self._links[hash_token(secret)] = now
-        return {"secret": secret, "expires_in_s": LINK_WINDOW_S}
-
-    def _cmd_pair_redeem(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        secret = args.get("secret")
-        if not isinstance(secret, str):
-            raise CommandError(400, "secret must be text", "secret")
-        created = self._links.pop(hash_token(secret), None)
-        if created is None or now - created > LINK_WINDOW_S:
-            raise CommandError(403, "this pairing link is unknown, used or expired; run "
-                                    "'napekit pair' on the kit for a new one", "secret")
-        token = secrets.token_urlsafe(32)
-        phone_id = self.store.add_phone("Phone (link)", hash_token(token))
-        self.store.event("phone_paired", {"phone_id": phone_id, "by": "link"})
-        return {"token": token}
-
-    def _cmd_auth(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        token = args.get("token")
-        if not isinstance(token, str) or not token:
-            return {"phone": None}
-        phone = self.store.phone_by_token_hash(hash_token(token))
-        return {"phone": phone}
-
-    def _cmd_phones(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        return {"phones": self.store.phones()}
-
-    def _cmd_revoke_phone(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        pid = args.get("id")
-        if isinstance(pid, bool) or not isinstance(pid, int):
-            raise CommandError(400, "id must be a whole number", "id")
-        if not self.store.revoke_phone(pid):
-            raise CommandError(404, f"no paired phone {pid}", "id")
-        return {"phones": self.store.phones()}
-
     # -- status -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        with self._lock:
-            now = self.clock.monotonic()
+        """The kit's state as the page, ``napekit status`` and the API show it."""
+        with self.locked() as now:
             s = self.session
             remaining = s.remaining_s(now)
             stages = [{"id": st.id, "title": st.title, "instruction": st.instruction,
@@ -457,7 +418,7 @@ class Kit:
             phase = self.routine.phases.get(s.state)
             temp = self.supervisor.temp_c
             return {
-                "state": s.state,
+                "state": s.state.value,
                 "stage": s.stage,
                 "stage_index": s.stage_index,
                 "stages": stages,
@@ -471,10 +432,7 @@ class Kit:
                 "heat_on_s": round(self.supervisor.heat_on_s, 1),
                 "fault": dict(self.fault) if self.fault else None,
                 "buzzer": self.buzzer.current,
-                "pairing_requests": [
-                    {"code": p.code,
-                     "expires_in_s": round(p.requested_s + PAIRING_WINDOW_S - now, 1)}
-                    for p in self._pending_pairings(now)],
+                "pairing_requests": self.pairing.pending(now),
                 "sim": self.sim,
             }
 

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from firmware.errors import RoutineError
+from firmware.states import State
 
 STAGE_MIN_S = 10
 STAGE_MAX_S = 600
 _STAGE_KEYS = {"id", "title", "instruction", "caution", "duration_s", "stroke_every_s",
                "hold_s", "rest_s"}
-_PHASES = ("preheat", "warmup", "ready")
+# The states before the stages that carry their own text on the page.
+_PHASES = tuple(state.value for state in (State.PREHEAT, State.WARMUP, State.READY))
 
 
 @dataclass(frozen=True)
@@ -96,36 +98,49 @@ def parse_routine(data: dict[str, Any]) -> Routine:
         raise RoutineError("stages", "a routine needs at least one [[stages]] entry")
     stages: list[Stage] = []
     for i, raw in enumerate(raw_stages):
-        where = f"stages[{i}]"
-        if not isinstance(raw, dict):
-            raise RoutineError(where, "must be a table")
-        if isinstance(raw.get("id"), str):
-            where = f"stage {raw['id']!r}"
-        bad = set(raw) - _STAGE_KEYS
-        if bad:
-            raise RoutineError(f"{where}.{sorted(bad)[0]}",
-                               f"unknown key; allowed: {', '.join(sorted(_STAGE_KEYS))}")
-        stage_id = _text(where, raw.get("id"), "id")
-        if not stage_id.replace("_", "").isalnum() or stage_id in [s.id for s in stages]:
-            raise RoutineError(f"{where}.id", "must be unique letters, digits and _")
-        stroke = raw.get("stroke_every_s")
-        hold, rest = raw.get("hold_s"), raw.get("rest_s")
-        if stroke is not None and hold is not None:
-            raise RoutineError(where, "pace by stroke_every_s or by hold_s, not both")
-        if rest is not None and hold is None:
-            raise RoutineError(f"{where}.rest_s", "needs hold_s")
-        stages.append(Stage(
-            id=stage_id,
-            title=_text(where, raw.get("title"), "title"),
-            instruction=_text(where, raw.get("instruction"), "instruction"),
-            caution=_text(where, raw.get("caution"), "caution", required=False),
-            duration_s=_number(where, raw.get("duration_s"), "duration_s", STAGE_MIN_S,
-                               STAGE_MAX_S),
-            stroke_every_s=None if stroke is None else _number(where, stroke, "stroke_every_s",
-                                                               1, 60),
-            hold_s=None if hold is None else _number(where, hold, "hold_s", 3, 120),
-            rest_s=None if rest is None else _number(where, rest, "rest_s", 0, 120),
-        ))
+        stages.append(_parse_stage(i, raw, [s.id for s in stages]))
+    return Routine(stages=tuple(stages), pause_s=pause_s, phases=_parse_phases(data),
+                   safety=_parse_safety(data))
+
+
+def _parse_stage(i: int, raw: Any, taken_ids: list[str]) -> Stage:
+    where = f"stages[{i}]"
+    if not isinstance(raw, dict):
+        raise RoutineError(where, "must be a table")
+    if isinstance(raw.get("id"), str):
+        where = f"stage {raw['id']!r}"
+    bad = set(raw) - _STAGE_KEYS
+    if bad:
+        raise RoutineError(f"{where}.{sorted(bad)[0]}",
+                           f"unknown key; allowed: {', '.join(sorted(_STAGE_KEYS))}")
+    stage_id = _text(where, raw.get("id"), "id")
+    if not stage_id.replace("_", "").isalnum() or stage_id in taken_ids:
+        raise RoutineError(f"{where}.id", "must be unique letters, digits and _")
+    stroke = raw.get("stroke_every_s")
+    hold, rest = raw.get("hold_s"), raw.get("rest_s")
+    if stroke is not None and hold is not None:
+        raise RoutineError(where, "pace by stroke_every_s or by hold_s, not both")
+    if rest is not None and hold is None:
+        raise RoutineError(f"{where}.rest_s", "needs hold_s")
+    return Stage(
+        id=stage_id,
+        title=_text(where, raw.get("title"), "title"),
+        instruction=_text(where, raw.get("instruction"), "instruction"),
+        caution=_text(where, raw.get("caution"), "caution", required=False),
+        duration_s=_number(where, raw.get("duration_s"), "duration_s", STAGE_MIN_S,
+                           STAGE_MAX_S),
+        stroke_every_s=_optional_number(where, stroke, "stroke_every_s", 1, 60),
+        hold_s=_optional_number(where, hold, "hold_s", 3, 120),
+        rest_s=_optional_number(where, rest, "rest_s", 0, 120),
+    )
+
+
+def _optional_number(where: str, value: Any, key: str, lo: float, hi: float) -> float | None:
+    return None if value is None else _number(where, value, key, lo, hi)
+
+
+def _parse_phases(data: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The text shown in the states before the stages (keyed by the state's name)."""
     phases = {}
     for phase in _PHASES:
         raw = data.get(phase, {})
@@ -134,13 +149,17 @@ def parse_routine(data: dict[str, Any]) -> Routine:
         phases[phase] = {"title": _text(phase, raw.get("title", phase.title()), "title"),
                          "instruction": _text(phase, raw.get("instruction", ""), "instruction",
                                               required=False)}
+    return phases
+
+
+def _parse_safety(data: dict[str, Any]) -> tuple[str, ...]:
     safety_table = data.get("safety", {})
     if not isinstance(safety_table, dict) or set(safety_table) - {"lines"}:
         raise RoutineError("safety", "must be a table with lines = [...]")
     safety = safety_table.get("lines", [])
     if not isinstance(safety, list) or not all(isinstance(s, str) for s in safety):
         raise RoutineError("safety.lines", "must be a list of text lines")
-    return Routine(stages=tuple(stages), pause_s=pause_s, phases=phases, safety=tuple(safety))
+    return tuple(safety)
 
 
 def load_routine(path: str | Path | None = None) -> Routine:

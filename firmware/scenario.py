@@ -105,7 +105,18 @@ def parse_scenario(data: dict[str, Any], routine: Routine | None = None) -> Scen
     if duration_s / trace_every_s > 2_000_000:
         raise ScenarioError("trace_every_s", "too small for this duration (over 2 million rows)")
 
-    plant_data = data.get("plant", {})
+    plant = _parse_plant(data.get("plant", {}))
+    settings = _parse_settings(data["settings"], routine) if "settings" in data else None
+    raw_events = data.get("events", [])
+    if not isinstance(raw_events, list):
+        raise ScenarioError("events", "must be an array of tables ([[events]])")
+    events = [_parse_event(i, raw, duration_s) for i, raw in enumerate(raw_events)]
+    events.sort(key=lambda e: e.at_s)  # stable: same-time events keep file order
+    return Scenario(duration_s=duration_s, seed=seed, trace_every_s=trace_every_s,
+                    plant=plant, settings=settings, events=tuple(events))
+
+
+def _parse_plant(plant_data: Any) -> PadParams:
     if not isinstance(plant_data, dict):
         raise ScenarioError("plant", "must be a table")
     plant_values = {}
@@ -115,24 +126,16 @@ def parse_scenario(data: dict[str, Any], routine: Routine | None = None) -> Scen
                                 + ", ".join(_PLANT_LIMITS))
         lo, hi = _PLANT_LIMITS[key]
         plant_values[key] = _number(f"plant.{key}", value, lo, hi)
-    plant = PadParams(**plant_values)  # start_c defaults to the ambient given here
+    return PadParams(**plant_values)  # start_c defaults to the ambient given here
 
-    settings = None
-    if "settings" in data:
-        if not isinstance(data["settings"], dict):
-            raise ScenarioError("settings", "must be a table")
-        try:
-            settings = apply_update(default_settings(routine), data["settings"], routine)
-        except SettingsError as exc:
-            raise ScenarioError(f"settings.{exc.field}", exc.message) from exc
 
-    raw_events = data.get("events", [])
-    if not isinstance(raw_events, list):
-        raise ScenarioError("events", "must be an array of tables ([[events]])")
-    events = [_parse_event(i, raw, duration_s) for i, raw in enumerate(raw_events)]
-    events.sort(key=lambda e: e.at_s)  # stable: same-time events keep file order
-    return Scenario(duration_s=duration_s, seed=seed, trace_every_s=trace_every_s,
-                    plant=plant, settings=settings, events=tuple(events))
+def _parse_settings(raw: Any, routine: Routine) -> Settings:
+    if not isinstance(raw, dict):
+        raise ScenarioError("settings", "must be a table")
+    try:
+        return apply_update(default_settings(routine), raw, routine)
+    except SettingsError as exc:
+        raise ScenarioError(f"settings.{exc.field}", exc.message) from exc
 
 
 def _parse_event(i: int, raw: Any, duration_s: float) -> Event:
@@ -150,32 +153,45 @@ def _parse_event(i: int, raw: Any, duration_s: float) -> Event:
         if key not in ("at_s", "action") and key not in _EVENT_KEYS[action]:
             raise ScenarioError(f"{where}.{key}", f"unknown key for action {action!r}; "
                                 f"allowed: {', '.join(sorted(_EVENT_KEYS[action])) or 'none'}")
-    kwargs: dict[str, Any] = {}
-    if action == "hold":
-        kwargs["duration_s"] = _number(f"{where}.duration_s", raw.get("duration_s", 3.0),
-                                       0.0, 600.0, lo_open=True)
-    elif action == "fault":
-        fault = raw.get("fault")
-        if fault not in FAULTS:
-            raise ScenarioError(f"{where}.fault", f"unknown fault {fault!r}; allowed: "
-                                + ", ".join(FAULTS))
-        kwargs["fault"] = fault
-        if "duration_s" in raw:
-            kwargs["duration_s"] = _number(f"{where}.duration_s", raw["duration_s"], 0.0,
-                                           MAX_DURATION_S, lo_open=True)
-    elif action == "restart":
-        kwargs["gap_s"] = _number(f"{where}.gap_s", raw.get("gap_s", 2.0), 0.0, 3600.0)
-    elif action == "command":
-        command = raw.get("command")
-        if command not in COMMANDS:
-            raise ScenarioError(f"{where}.command", f"unknown command {command!r}; allowed: "
-                                + ", ".join(COMMANDS))
-        args = raw.get("args", {})
-        if not isinstance(args, dict):
-            raise ScenarioError(f"{where}.args", "must be a table, e.g. { target_c = 41.0 }")
-        kwargs["command"] = command
-        kwargs["args"] = args
+    kwargs = _EVENT_PARSERS[action](where, raw) if action in _EVENT_PARSERS else {}
     return Event(at_s=at_s, action=action, **kwargs)
+
+
+def _hold_args(where: str, raw: dict[str, Any]) -> dict[str, Any]:
+    return {"duration_s": _number(f"{where}.duration_s", raw.get("duration_s", 3.0),
+                                  0.0, 600.0, lo_open=True)}
+
+
+def _fault_args(where: str, raw: dict[str, Any]) -> dict[str, Any]:
+    fault = raw.get("fault")
+    if fault not in FAULTS:
+        raise ScenarioError(f"{where}.fault", f"unknown fault {fault!r}; allowed: "
+                            + ", ".join(FAULTS))
+    kwargs: dict[str, Any] = {"fault": fault}
+    if "duration_s" in raw:
+        kwargs["duration_s"] = _number(f"{where}.duration_s", raw["duration_s"], 0.0,
+                                       MAX_DURATION_S, lo_open=True)
+    return kwargs
+
+
+def _restart_args(where: str, raw: dict[str, Any]) -> dict[str, Any]:
+    return {"gap_s": _number(f"{where}.gap_s", raw.get("gap_s", 2.0), 0.0, 3600.0)}
+
+
+def _command_args(where: str, raw: dict[str, Any]) -> dict[str, Any]:
+    command = raw.get("command")
+    if command not in COMMANDS:
+        raise ScenarioError(f"{where}.command", f"unknown command {command!r}; allowed: "
+                            + ", ".join(COMMANDS))
+    args = raw.get("args", {})
+    if not isinstance(args, dict):
+        raise ScenarioError(f"{where}.args", "must be a table, e.g. { target_c = 41.0 }")
+    return {"command": command, "args": args}
+
+
+# The actions that take more than a time, and how their keys are read.
+_EVENT_PARSERS = {"hold": _hold_args, "fault": _fault_args, "restart": _restart_args,
+                  "command": _command_args}
 
 
 def load_scenario(path: str | Path, routine: Routine | None = None) -> Scenario:

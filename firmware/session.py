@@ -4,7 +4,8 @@ It decides states and stages and when pacing cues sound; it never touches the re
 kit asks :attr:`Session.heating` whether control may propose heat at all, and the
 supervisor vetoes independently. Timers run on the time passed in.
 
-States: ``idle``, ``preheat``, ``warmup``, ``ready``, ``massage``, ``done``, ``fault``.
+States are :class:`firmware.states.State`; which of them heat and which are a session
+under way is said there, once.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from typing import Protocol
 from firmware.limits import TARGET_BAND_C
 from firmware.routine import Routine
 from firmware.settings import Settings
+from firmware.states import Fault, State
 
-STATES = ("idle", "preheat", "warmup", "ready", "massage", "done", "fault")
 DONE_HOLD_S = 5.0  # how long "done" shows before the kit is idle again
 
 
 class SessionEffects(Protocol):
-    def state_changed(self, state: str, stage: str | None, reason: str | None) -> None: ...
+    def state_changed(self, state: State, stage: str | None, reason: str | None) -> None: ...
     def play(self, pattern: str) -> None: ...
     def session_started(self) -> None: ...
     def session_ended(self, outcome: str) -> None: ...
@@ -39,7 +40,7 @@ class Session:
         self.routine = routine
         self.settings = settings
         self.fx = effects
-        self.state = "idle"
+        self.state = State.IDLE
         self.since_s = now_s
         self.stage_index: int | None = None
         self.stage_started_s = now_s
@@ -51,11 +52,13 @@ class Session:
     # -- what the rest of the kit reads ---------------------------------------------------
     @property
     def heating(self) -> bool:
-        return self.state in ("preheat", "warmup")
+        """Whether control may propose heat now (the supervisor still vetoes)."""
+        return self.state.heating
 
     @property
     def active(self) -> bool:
-        return self.state in ("preheat", "warmup", "ready", "massage")
+        """Whether a session is under way."""
+        return self.state.active
 
     @property
     def stage(self) -> str | None:
@@ -68,9 +71,9 @@ class Session:
         return float(self.settings.stage_s.get(stage.id, stage.duration_s))
 
     def remaining_s(self, now_s: float) -> float | None:
-        if self.state == "warmup":
+        if self.state == State.WARMUP:
             return max(0.0, self.settings.hold_min * 60.0 - (now_s - self.since_s))
-        if self.state == "massage" and self.stage_index is not None:
+        if self.state == State.MASSAGE and self.stage_index is not None:
             if self.waiting or self.pause_until_s is not None:
                 return 0.0
             left = self.stage_duration_s(self.stage_index) - (now_s - self.stage_started_s)
@@ -78,10 +81,10 @@ class Session:
         return None
 
     # -- transitions ------------------------------------------------------------------------
-    def _enter(self, state: str, now_s: float, reason: str | None = None) -> None:
+    def _enter(self, state: State, now_s: float, reason: str | None = None) -> None:
         self.state = state
         self.since_s = now_s
-        if state != "massage":
+        if state != State.MASSAGE:
             self.stage_index = None
             self.pause_until_s = None
             self.waiting = False
@@ -90,25 +93,25 @@ class Session:
 
     def start(self, now_s: float) -> bool:
         """Start a session (from idle or done). False when not now."""
-        if self.state not in ("idle", "done"):
+        if self.state not in (State.IDLE, State.DONE):
             return False
         self.stages_reached = []
         self.fx.session_started()
-        self._enter("preheat", now_s)
+        self._enter(State.PREHEAT, now_s)
         self.fx.play("start")
         return True
 
     def next(self, now_s: float) -> bool:
         """What a short press does: skip ahead. False when there is nothing to skip."""
-        if self.state in ("idle", "done"):
+        if self.state in (State.IDLE, State.DONE):
             return self.start(now_s)
-        if self.state in ("preheat", "warmup"):
+        if self.state.heating:
             self._ready(now_s, "skipped")
             return True
-        if self.state == "ready":
+        if self.state == State.READY:
             self._begin_stage(0, now_s)
             return True
-        if self.state == "massage":
+        if self.state == State.MASSAGE:
             self._advance(now_s, "skipped")
             return True
         return False
@@ -119,29 +122,29 @@ class Session:
             return False
         self.fx.play("stop")
         self.fx.session_ended(reason)
-        self._enter("idle", now_s, reason)
+        self._enter(State.IDLE, now_s, reason)
         return True
 
     def dismiss(self, now_s: float) -> bool:
         """Leave the ``done`` screen early (a long press): back to idle."""
-        if self.state != "done":
+        if self.state != State.DONE:
             return False
-        self._enter("idle", now_s, "stopped")
+        self._enter(State.IDLE, now_s, "stopped")
         return True
 
-    def fault(self, now_s: float, code: str) -> None:
-        if self.state == "fault":
+    def fault(self, now_s: float, code: Fault) -> None:
+        if self.state == State.FAULT:
             return
         if self.active:
-            self.fx.session_ended("fault")
-        self._enter("fault", now_s, code)
+            self.fx.session_ended(State.FAULT.value)  # the outcome: it ended in a fault
+        self._enter(State.FAULT, now_s, code)
 
     def clear_fault(self, now_s: float) -> None:
-        if self.state == "fault":
-            self._enter("idle", now_s, "cleared")
+        if self.state == State.FAULT:
+            self._enter(State.IDLE, now_s, "cleared")
 
     def _ready(self, now_s: float, reason: str | None = None) -> None:
-        self._enter("ready", now_s, reason)
+        self._enter(State.READY, now_s, reason)
         self.fx.play("ready")
 
     def _begin_stage(self, index: int, now_s: float) -> None:
@@ -154,7 +157,7 @@ class Session:
         self._cues = [_Cue(now_s + at, p)
                       for at, p in stage.cues(self.stage_duration_s(index))
                       if p != "stroke" or self.settings.stroke_ticks]
-        self._enter("massage", now_s)
+        self._enter(State.MASSAGE, now_s)
         self._play_due_cues(now_s)
 
     def _advance(self, now_s: float, reason: str | None = None) -> None:
@@ -162,7 +165,7 @@ class Session:
         if self.stage_index + 1 >= len(self.routine.stages):
             self.fx.play("done")
             self.fx.session_ended("completed")
-            self._enter("done", now_s, reason)
+            self._enter(State.DONE, now_s, reason)
             return
         self._begin_stage(self.stage_index + 1, now_s)
 
@@ -177,25 +180,32 @@ class Session:
         """Advance timers. ``temp_c`` is the latest valid reading (or None)."""
         if self.heating and dose_reached:
             self._ready(now_s, "dose")
-            return
-        if self.state == "preheat":
-            if temp_c is not None and temp_c >= self.settings.target_c - TARGET_BAND_C:
-                self._enter("warmup", now_s)
-        elif self.state == "warmup":
+        elif self.state == State.PREHEAT:
+            self._tick_preheat(now_s, temp_c)
+        elif self.state == State.WARMUP:
             if now_s - self.since_s >= self.settings.hold_min * 60.0 - 1e-9:
                 self._ready(now_s)
-        elif self.state == "massage" and self.stage_index is not None:
-            if self.pause_until_s is not None:
-                if now_s >= self.pause_until_s - 1e-9:
-                    self._begin_stage(self.stage_index + 1, now_s)
-                return
-            if self.waiting:
-                return
-            self._play_due_cues(now_s)
-            if now_s - self.stage_started_s >= self.stage_duration_s(self.stage_index) - 1e-9:
-                self._stage_time_up(now_s)
-        elif self.state == "done" and now_s - self.since_s >= DONE_HOLD_S - 1e-9:
-            self._enter("idle", now_s, "completed")
+        elif self.state == State.MASSAGE:
+            self._tick_massage(now_s)
+        elif self.state == State.DONE and now_s - self.since_s >= DONE_HOLD_S - 1e-9:
+            self._enter(State.IDLE, now_s, "completed")
+
+    def _tick_preheat(self, now_s: float, temp_c: float | None) -> None:
+        if temp_c is not None and temp_c >= self.settings.target_c - TARGET_BAND_C:
+            self._enter(State.WARMUP, now_s)
+
+    def _tick_massage(self, now_s: float) -> None:
+        if self.stage_index is None:
+            return
+        if self.pause_until_s is not None:
+            if now_s >= self.pause_until_s - 1e-9:
+                self._begin_stage(self.stage_index + 1, now_s)
+            return
+        if self.waiting:
+            return
+        self._play_due_cues(now_s)
+        if now_s - self.stage_started_s >= self.stage_duration_s(self.stage_index) - 1e-9:
+            self._stage_time_up(now_s)
 
     def _stage_time_up(self, now_s: float) -> None:
         assert self.stage_index is not None
@@ -210,7 +220,7 @@ class Session:
 
     def next_deadline_s(self) -> float | None:
         """The next time something is due without any input (for exact scheduling)."""
-        if self.state == "massage" and self.stage_index is not None:
+        if self.state == State.MASSAGE and self.stage_index is not None:
             if self.pause_until_s is not None:
                 return self.pause_until_s
             if self.waiting:
@@ -218,8 +228,8 @@ class Session:
             end = self.stage_started_s + self.stage_duration_s(self.stage_index)
             cue = self._cues[0].at_s if self._cues else end
             return min(cue, end)
-        if self.state == "warmup":
+        if self.state == State.WARMUP:
             return self.since_s + self.settings.hold_min * 60.0
-        if self.state == "done":
+        if self.state == State.DONE:
             return self.since_s + DONE_HOLD_S
         return None

@@ -17,9 +17,11 @@ physics.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gpiozero.mixins import SharedMixin
 from gpiozero.pins import SPI
@@ -178,13 +180,15 @@ class SimKit:
         self.pad = Pad(self.params)
         self.rng = random.Random(seed)  # thermistor 1's noise, as before two sensors
         self.factory = factory or SimFactory()
+        self._pins: dict[int, Any] = {}
         self.sensors: dict[int, SimSensor] = {}
         for spec in config.sensors():
             rng = self.rng if spec.index == 1 else random.Random(seed * 7919 + spec.index)
             offset_c = self.params.sensor2_offset_c if spec.index == 2 else 0.0
             sensor = SimSensor(spec.index, spec.channel, offset_c, rng)
             self.sensors[spec.index] = sensor
-            self.factory.chip.channels[spec.channel] = (lambda s=sensor: self.read_raw(s.index))
+            self.factory.chip.channels[spec.channel] = functools.partial(self.read_raw,
+                                                                         sensor.index)
         self.kit_faults: set[str] = set()
         self.sync_feedback()
 
@@ -224,9 +228,18 @@ class SimKit:
         noise = self.params.sensor_noise_c
         return sensor.rng.gauss(0.0, noise) if noise > 0 else 0.0
 
+    def _pin(self, number: int) -> Any:
+        """The factory's mock pin for GPIO ``number``. MockFactory.pin() searches the
+        board's whole pin map every time (the simulator asks several times per tick), so
+        the pin is remembered while the factory still holds it (a reset drops it)."""
+        pin = self._pins.get(number)
+        if pin is None or self.factory.pins.get(pin.info) is not pin:
+            pin = self._pins[number] = self.factory.pin(number)
+        return pin
+
     # -- the relay and the supply ---------------------------------------------------------
     def coil_energised(self) -> bool:
-        state = bool(self.factory.pin(self.config.relay.pin).state)
+        state = bool(self._pin(self.config.relay.pin).state)
         return state if self.config.relay.active_high else not state
 
     def contacts_closed(self) -> bool:
@@ -249,7 +262,7 @@ class SimKit:
         fb = self.config.feedback
         if not fb.enabled:
             return
-        pin = self.factory.pin(fb.pin)
+        pin = self._pin(fb.pin)
         high = self.supply_sensed() == fb.active_high
         if bool(pin.state) != high:
             if high:
@@ -259,7 +272,7 @@ class SimKit:
 
     # -- the button -----------------------------------------------------------------------
     def button_pin(self):
-        return self.factory.pin(self.config.button.pin)
+        return self._pin(self.config.button.pin)
 
     def press_button(self) -> None:
         self.button_pin().drive_low()
@@ -268,7 +281,7 @@ class SimKit:
         self.button_pin().drive_high()
 
     def buzzer_sounding(self) -> bool:
-        pin = self.factory.pin(self.config.buzzer.pin)
+        pin = self._pin(self.config.buzzer.pin)
         if self.config.buzzer.kind == "passive":
             return bool(pin.state) and pin.frequency is not None
         return bool(pin.state) == self.config.buzzer.active_high

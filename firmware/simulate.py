@@ -13,6 +13,7 @@ true temperature and contacts, which is what the scenario is about.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -25,15 +26,16 @@ from typing import IO, Any
 from firmware import limits as L
 from firmware.clock import VirtualClock
 from firmware.config import HardwareConfig
-from firmware.control import default_controller
-from firmware.kit import CommandError, Kit
+from firmware.control import Controller, default_controller
+from firmware.errors import CommandError
+from firmware.kit import Kit
 from firmware.limits import TARGET_BAND_C
 from firmware.routine import Routine, load_routine
 from firmware.scenario import Event, Scenario
 from firmware.sim_hw import SimKit
+from firmware.sim_panel import DEFAULT_HOLD_S, SHORT_PRESS_S
+from firmware.states import State
 from firmware.store import Store
-
-SHORT_PRESS_S = 0.1
 
 
 def _r(value: float | None, places: int = 3) -> float | None:
@@ -45,7 +47,7 @@ class Run:
 
     def __init__(self, scenario: Scenario, write: Callable[[dict[str, Any]], None], *,
                  config: HardwareConfig | None = None, routine: Routine | None = None,
-                 controller_factory: Callable[[], Any] = default_controller,
+                 controller_factory: Callable[[], Controller] = default_controller,
                  data_dir: str | Path | None = None) -> None:
         self.sc = scenario
         self._write = write
@@ -62,6 +64,8 @@ class Run:
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self.kit: Kit | None = None
+        self._tick_n = 0  # the next control tick is at _tick_n * TICK_S
+        self._trace_n = 0  # the next trace row is at _trace_n * trace_every_s
         # what the summary needs
         self.contacts = self.sim.contacts_closed()
         self.relay_on_s = 0.0
@@ -79,16 +83,20 @@ class Run:
     def emit(self, row: dict[str, Any]) -> None:
         row = {"t": _r(self.clock.monotonic(), 6), **row}
         if row["kind"] == "state":
-            self.last_state = row["state"]
-            if row["state"] == "fault" and row.get("fault") != self._latched:
-                # a fault restored from the store after a restart is the same latched fault
-                self._latched = row.get("fault")
-                self.faults.append(row["fault"])
-            elif row["state"] != "fault":
-                self._latched = None
-            if row["state"] == "preheat" and self.first_preheat_s is None:
-                self.first_preheat_s = self.clock.monotonic()
+            self._state_row(row)
         self._write(row)
+
+    def _state_row(self, row: dict[str, Any]) -> None:
+        """What the summary learns from a state change: faults latched, first pre-heat."""
+        self.last_state = row["state"]
+        if row["state"] == State.FAULT and row.get("fault") != self._latched:
+            # a fault restored from the store after a restart is the same latched fault
+            self._latched = row.get("fault")
+            self.faults.append(row["fault"])
+        elif row["state"] != State.FAULT:
+            self._latched = None
+        if row["state"] == State.PREHEAT and self.first_preheat_s is None:
+            self.first_preheat_s = self.clock.monotonic()
 
     # -- the kit's life -------------------------------------------------------------------
     def _boot(self) -> None:
@@ -116,9 +124,10 @@ class Run:
             self._schedule(now + SHORT_PRESS_S, self.sim.release_button)
         elif event.action == "hold":
             self.sim.press_button()
-            self._schedule(now + (event.duration_s or 3.0), self.sim.release_button)
+            self._schedule(now + (event.duration_s or DEFAULT_HOLD_S), self.sim.release_button)
         elif event.action == "fault":
             fault = event.fault
+            assert fault is not None, "the scenario parser gives every fault event its fault"
             self.sim.inject(fault)
             if event.duration_s is not None:
                 self._schedule(now + event.duration_s, lambda: self.sim.clear(fault))
@@ -138,7 +147,7 @@ class Run:
         self._boot()
         assert self.kit is not None
         if self.kit.session.state != self.last_state:
-            self.emit({"kind": "state", "state": self.kit.session.state, "stage": None,
+            self.emit({"kind": "state", "state": self.kit.session.state.value, "stage": None,
                        "reason": "restart"})
 
     def _command(self, name: str, args: dict[str, Any]) -> None:
@@ -162,7 +171,7 @@ class Run:
                                "true_c": _r(self.sim.pad.true_c), "relay": self.contacts,
                                "target_c": None, "dose_cem43": None, "fault": None}
         if kit is not None:
-            row.update(state=kit.session.state, stage=kit.session.stage,
+            row.update(state=kit.session.state.value, stage=kit.session.stage,
                        temp_c=_r(kit.supervisor.reading_c), target_c=kit.settings.target_c,
                        dose_cem43=_r(kit.supervisor.dose_cem43, 4),
                        fault=kit.fault["code"] if kit.fault else None)
@@ -188,43 +197,17 @@ class Run:
             if sc.settings is not None:
                 self.kit.command("settings", sc.settings.as_dict())
             for event in sc.events:
-                self._schedule(event.at_s, lambda e=event: self._apply(e))
-            tick_n = 0
-            trace_n = 0
+                self._schedule(event.at_s, functools.partial(self._apply, event))
+            self._tick_n = 0
+            self._trace_n = 0
             t = 0.0
             while True:
-                next_tick = round(tick_n * L.TICK_S, 9)
-                next_trace = round(trace_n * sc.trace_every_s, 9)
-                candidates = [next_trace, sc.duration_s]
-                if self.kit is not None:
-                    candidates.append(next_tick)
-                    wake = self.kit.next_wakeup_s()
-                    if wake is not None and wake > t + 1e-9:
-                        candidates.append(wake)
-                if self._queue:
-                    candidates.append(self._queue[0][0])
-                t_next = min(candidates)
+                t_next = self._next_time(t)
                 if t_next > t:
                     self._advance_physics(t_next - t)
                     self.clock.set(t_next)
                     t = t_next
-                while self._queue and self._queue[0][0] <= t + 1e-9:
-                    _, _, fn = heapq.heappop(self._queue)
-                    fn()
-                    self._check_contacts()
-                if self.kit is not None:
-                    if next_tick <= t + 1e-9:
-                        self.kit.tick()
-                        self._after_tick()
-                        tick_n = int(math.floor(t / L.TICK_S + 1e-6)) + 1
-                    else:
-                        self.kit.service()
-                    self._check_contacts()
-                elif next_tick <= t + 1e-9:
-                    tick_n = int(math.floor(t / L.TICK_S + 1e-6)) + 1
-                if next_trace <= t + 1e-9:
-                    self._tick_row()
-                    trace_n += 1
+                self._run_due(t)
                 if t >= sc.duration_s - 1e-9:
                     break
             summary = self._summary()
@@ -235,6 +218,48 @@ class Run:
                 self.kit.close()
             if self._tmp is not None:
                 self._tmp.cleanup()
+
+    def _next_tick_s(self) -> float:
+        return round(self._tick_n * L.TICK_S, 9)
+
+    def _next_trace_s(self) -> float:
+        return round(self._trace_n * self.sc.trace_every_s, 9)
+
+    def _next_time(self, t: float) -> float:
+        """The next virtual time anything is due: a tick (while the kit runs), a trace row,
+        a queued action, the kit's own wake-up, or the end."""
+        candidates = [self._next_trace_s(), self.sc.duration_s]
+        if self.kit is not None:
+            candidates.append(self._next_tick_s())
+            wake = self.kit.next_wakeup_s()
+            if wake is not None and wake > t + 1e-9:
+                candidates.append(wake)
+        if self._queue:
+            candidates.append(self._queue[0][0])
+        return min(candidates)
+
+    def _run_due(self, t: float) -> None:
+        """At time ``t``: queued actions, then the kit's tick (or its between-ticks
+        service), then a trace row if one is due."""
+        next_tick = self._next_tick_s()
+        next_trace = self._next_trace_s()
+        while self._queue and self._queue[0][0] <= t + 1e-9:
+            _, _, fn = heapq.heappop(self._queue)
+            fn()
+            self._check_contacts()
+        tick_due = next_tick <= t + 1e-9
+        if self.kit is not None:
+            if tick_due:
+                self.kit.tick()
+                self._after_tick()
+            else:
+                self.kit.service()
+            self._check_contacts()
+        if tick_due:
+            self._tick_n = int(math.floor(t / L.TICK_S + 1e-6)) + 1
+        if next_trace <= t + 1e-9:
+            self._tick_row()
+            self._trace_n += 1
 
     def _advance_physics(self, dt_s: float) -> None:
         """Step the pad with the contacts as they are, tracking relay-on time and peak."""
@@ -250,7 +275,7 @@ class Run:
     def _summary(self) -> dict[str, Any]:
         return {
             "kind": "summary",
-            "final_state": self.kit.session.state if self.kit else None,
+            "final_state": self.kit.session.state.value if self.kit else None,
             "max_true_c": _r(self.max_true_c),
             "max_temp_c": _r(self.max_temp_c),
             "relay_on_s": _r(self.relay_on_s),

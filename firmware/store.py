@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from firmware.states import Fault
+
 log = logging.getLogger(__name__)
 
 SCHEMA = """
@@ -90,7 +92,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             self.recovered_from = self._move_aside(str(exc))
             self._db = self._open(durable)
-            self.event("store_recovered", {"moved_to": str(self.recovered_from),
+            self.event(Fault.STORE_RECOVERED.value, {"moved_to": str(self.recovered_from),
                                            "error": str(exc)})
 
     def _open(self, durable: bool) -> sqlite3.Connection:
@@ -161,7 +163,7 @@ class Store:
         with self._tx() as db:
             cur = db.execute("INSERT INTO sessions(started_at, target_c, hold_min) "
                              "VALUES (?, ?, ?)", (self._wall(), target_c, hold_min))
-            return int(cur.lastrowid)
+            return _rowid(cur)
 
     def add_sample(self, session_id: int, t_s: float, temp_c: float | None,
                    relay: bool) -> None:
@@ -241,7 +243,7 @@ class Store:
         with self._tx() as db:
             cur = db.execute("INSERT INTO phones(name, token_hash, paired_at) VALUES (?,?,?)",
                              (name, token_hash, self._wall()))
-            return int(cur.lastrowid)
+            return _rowid(cur)
 
     def phone_by_token_hash(self, token_hash: str) -> dict[str, Any] | None:
         rows = self._query("SELECT id, name, paired_at, last_seen FROM phones "
@@ -261,3 +263,10 @@ class Store:
             cur = db.execute("UPDATE phones SET revoked_at = ? WHERE id = ? AND revoked_at "
                              "IS NULL", (self._wall(), phone_id))
             return cur.rowcount == 1
+
+
+def _rowid(cur: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just made (SQLite always has one)."""
+    if cur.lastrowid is None:
+        raise sqlite3.OperationalError("an INSERT gave no row id")
+    return int(cur.lastrowid)

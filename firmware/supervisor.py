@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from firmware import limits as L
-from firmware.devices import Sample
 from firmware.states import HEATING_STATES, Fault, State
+from firmware.thermistor import Sample
 
 # Temporary: kit.py still imports this; it goes once kit.py reads Fault(code).message.
 FAULT_MESSAGES = {f.value: f.message for f in Fault}

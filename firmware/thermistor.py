@@ -98,6 +98,17 @@ class Divider:
 
 
 @dataclass(frozen=True)
+class Sample:
+    """One thermistor read: the raw count and the temperature (``None`` at the rails).
+
+    It lives with the maths that makes it, so the supervisor can judge samples without
+    importing the devices (and gpiozero)."""
+
+    raw: int
+    temp_c: float | None
+
+
+@dataclass(frozen=True)
 class Thermistor:
     """A thermistor model in a divider, plus a calibration offset."""
 

@@ -42,6 +42,7 @@ if not CHROMIUM.exists() and os.environ.get("NAPEKIT_REQUIRE_BROWSER") == "1":
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(),
                        reason=f"browser tests need Debian's chromium at {CHROMIUM} "
                               "(apt-get install chromium)"),

@@ -1,5 +1,6 @@
-"""Shared fixtures: a virtual clock, the simulated kit on gpiozero's MockFactory, and a
-real firmware daemon (on virtual time) behind a real control socket.
+"""Shared fixtures: a virtual clock, the real kit on the simulated pad (:class:`KitBench`),
+a real firmware daemon (on virtual time) behind a real control socket, and the web app
+wired to it (flaskr-style ``app``, ``client`` and ``paired_client``).
 
 Nothing here sleeps: time moves only when a test advances it.
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,105 @@ from firmware import limits as L
 from firmware.clock import VirtualClock
 from firmware.config import HardwareConfig
 from firmware.daemon import KitDaemon
+from firmware.kit import Kit
+from firmware.plant import PadParams
+from firmware.sim_hw import SimKit
+from firmware.store import Store
+
+# -- the kit on the simulated pad ---------------------------------------------------------------
+
+
+class AlwaysHeat:
+    """A broken control law that always asks for heat: only the supervisor stands between
+    it and the neck, which is what the tests that use it are about."""
+
+    def reset(self, now_s: float) -> None:
+        pass
+
+    def propose(self, now_s: float, temp_c: float, target_c: float) -> bool:
+        return True
+
+
+class KitBench:
+    """The real :class:`~firmware.kit.Kit` on the simulated pad: gpiozero's MockFactory,
+    the simulated MCP3008, a real SQLite store in ``data_dir`` and a virtual clock.
+
+    ``run`` (or ``ticks``) drives it as the daemon does: the pad's physics, then a tick,
+    every 0.1 s of virtual time. ``controller`` is a controller factory (e.g.
+    :class:`AlwaysHeat`); ``relay_active_high`` flips the relay's wiring.
+    """
+
+    def __init__(self, data_dir: str | Path, *, pad: PadParams | None = None,
+                 controller: Callable[[], object] | None = None,
+                 relay_active_high: bool = True, seed: int = 3) -> None:
+        config = HardwareConfig()
+        self.config = replace(config, relay=replace(config.relay,
+                                                    active_high=relay_active_high))
+        self.clock = VirtualClock()
+        self.sim = SimKit(self.config, pad or PadParams(), seed=seed)
+        self.path = Path(data_dir) / "napekit.db"
+        self.controller = controller
+        self.kit = self.boot()
+
+    def boot(self) -> Kit:
+        """A fresh kit on the same pins and database (a restart)."""
+        store = Store(self.path, durable=False, wall=self.clock.wall)
+        extra = {"controller_factory": self.controller} if self.controller else {}
+        return Kit(self.config, self.clock, store=store, pin_factory=self.sim.factory,
+                   sim=True, **extra)
+
+    @property
+    def relay_pin_on(self) -> bool:
+        """The relay pin itself, read through the mock factory (wiring taken into account)."""
+        state = bool(self.sim.factory.pin(self.config.relay.pin).state)
+        return state == self.config.relay.active_high
+
+    def ticks(self, seconds: float) -> Iterator[None]:
+        """Run ``seconds`` of virtual time, yielding after every tick."""
+        for _ in range(int(round(seconds / L.TICK_S))):
+            self.clock.advance(L.TICK_S)
+            self.sim.step(L.TICK_S)
+            self.kit.tick()
+            yield
+
+    def run(self, seconds: float, until: Callable[[KitBench], bool] | None = None) -> None:
+        """Run ``seconds`` of virtual time, or until ``until(bench)`` is true after a tick."""
+        for _ in self.ticks(seconds):
+            if until is not None and until(self):
+                return
+
+    def press(self, hold_s: float = 0.1) -> None:
+        """A press at the kit's button held for ``hold_s`` (2 s or more is a long press)."""
+        self.sim.press_button()
+        self.run(hold_s)
+        self.sim.release_button()
+        self.run(0.1)
+
+    def close(self) -> None:
+        self.kit.close()
+
+
+@pytest.fixture
+def bench(tmp_path):
+    """The kit on the simulated reference pad, with its own database."""
+    b = KitBench(tmp_path)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def make_bench(tmp_path):
+    """``make_bench(**options)``: a :class:`KitBench` with options, closed after the test."""
+    made: list[KitBench] = []
+
+    def make(**options) -> KitBench:
+        b = KitBench(tmp_path / f"kit{len(made)}", **options)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
 
 
 class DaemonHarness:
@@ -33,8 +135,7 @@ class DaemonHarness:
         steps = int(round(seconds / L.TICK_S))
         for _ in range(steps):
             self.clock.advance(L.TICK_S)
-            with self.kit._lock:
-                self.daemon._sim_step(self.clock.monotonic())
+            self.daemon.step_sim()
             self.kit.tick()
 
     def hold_button(self, seconds: float = 3.0) -> None:
@@ -45,6 +146,16 @@ class DaemonHarness:
     def press_button(self) -> None:
         self.daemon.handle("sim_button", {"action": "press"}, None)
         self.advance(0.3)
+
+    def pair(self, client) -> str:
+        """Pair a web test client as a person does: ask, long press at the kit, poll.
+        The client keeps the cookies; the token is returned."""
+        r = client.post("/api/pairing")
+        assert r.status_code == 200, r.json
+        self.hold_button()
+        r = client.get(f"/api/pairing/{r.json['id']}")
+        assert r.json["status"] == "approved", r.json
+        return r.json["token"]
 
 
 @pytest.fixture
@@ -65,6 +176,36 @@ def sim_daemon(short_tmp):
     harness = DaemonHarness(daemon, clock)
     yield harness
     daemon.stop()
+
+
+# -- the web app on the real daemon (flaskr-style) ---------------------------------------------
+
+
+@pytest.fixture
+def app(sim_daemon):
+    """The web app wired to the real daemon; its clock is the daemon's virtual clock."""
+    from web import create_app
+
+    return create_app({"SOCKET": sim_daemon.socket_path, "TESTING": True,
+                       "CLOCK": sim_daemon.clock})
+
+
+@pytest.fixture
+def client(app):
+    """An unpaired phone."""
+    return app.test_client()
+
+
+@pytest.fixture
+def token(client, sim_daemon):
+    """``client`` paired by a long press at the (virtual) kit; its token."""
+    return sim_daemon.pair(client)
+
+
+@pytest.fixture
+def paired_client(client, token):
+    """A phone paired by a long press at the kit: it holds the token and CSRF cookies."""
+    return client
 
 
 # -- unit-test fixtures: a fresh pin factory per test, devices closed after -------------------

@@ -9,7 +9,8 @@ import stat
 import pytest
 
 from firmware.client import DaemonClient, DaemonError, DaemonUnavailable
-from firmware.daemon import phone_url
+from firmware.errors import CommandError
+from firmware.launch import phone_url
 
 
 def raw_call(path, payload: bytes) -> dict:
@@ -86,6 +87,81 @@ def test_sim_fault_with_a_duration_clears_itself(sim_daemon):
     assert client.call("sim_state")["faults"] == []
     sim_daemon.advance(1.0)
     assert client.call("status")["fault"] is None
+
+
+def test_sim_fault_goes_on_the_sensor_named(sim_daemon):
+    client = DaemonClient(sim_daemon.socket_path)
+    client.call("sim_fault", fault="thermistor_open", sensor=2)
+    sensors = sim_daemon.sim.sensors
+    assert sensors[2].faults == {"thermistor_open"} and not sensors[1].faults
+    client.call("sim_fault", fault="adc_spike", sensor="both")
+    assert all("adc_spike" in sensors[i].faults for i in (1, 2))
+
+
+def test_sim_fault_without_a_sensor_is_on_thermistor_1(sim_daemon):
+    DaemonClient(sim_daemon.socket_path).call("sim_fault", fault="thermistor_short")
+    assert sim_daemon.sim.sensors[1].faults == {"thermistor_short"}
+    assert not sim_daemon.sim.sensors[2].faults
+
+
+def test_sim_fault_partial_coupling_reaches_the_bead(sim_daemon):
+    DaemonClient(sim_daemon.socket_path).call("sim_fault", fault="sensor_partial", sensor=2,
+                                              coupling=0.25)
+    assert sim_daemon.sim.pad.bead(2).coupling == 0.25
+    assert sim_daemon.sim.pad.bead(1).coupling == 1.0
+
+
+def test_a_timed_sim_fault_clears_on_its_own_sensor(sim_daemon):
+    client = DaemonClient(sim_daemon.socket_path)
+    client.call("sim_fault", fault="adc_spike", sensor=2, duration_s=0.05)
+    assert sim_daemon.sim.sensors[2].faults == {"adc_spike"}
+    sim_daemon.advance(0.2)
+    assert client.call("sim_state")["faults"] == []
+
+
+@pytest.mark.parametrize("args, field", [
+    ({"fault": "thermistor_open", "sensor": 3}, "sensor"),
+    ({"fault": "thermistor_open", "sensor": "2"}, "sensor"),
+    ({"fault": "thermistor_open", "sensor": True}, "sensor"),
+    ({"fault": "relay_stuck_on", "sensor": 1}, "sensor"),
+    ({"fault": "sensor_partial"}, "coupling"),
+    ({"fault": "sensor_partial", "coupling": 1.0}, "coupling"),
+    ({"fault": "sensor_partial", "coupling": True}, "coupling"),
+    ({"fault": "thermistor_open", "coupling": 0.5}, "coupling"),
+    ({"fault": "thermistor_open", "duration_s": 0}, "duration_s"),
+    ({"fault": "thermistor_open", "colour": 1}, "colour"),
+    ({"fault": "gremlins"}, "fault"),
+])
+def test_sim_fault_refuses_a_bad_body_naming_the_field_and_changes_nothing(sim_daemon, args,
+                                                                         field):
+    with pytest.raises(DaemonError) as refused:
+        DaemonClient(sim_daemon.socket_path).call("sim_fault", **args)
+    assert refused.value.status == 400 and refused.value.field == field
+    assert not sim_daemon.sim.faults
+    assert sim_daemon.sim.pad.bead(1).coupling == sim_daemon.sim.pad.bead(2).coupling == 1.0
+
+
+def test_sim_fault_on_a_one_thermistor_kit_refuses_sensor_2():
+    from firmware.config import parse_config
+    from firmware.sim_hw import SimKit
+    from firmware.sim_panel import SimPanel
+
+    sim = SimKit(parse_config({"thermistor2": {"enabled": False}}))
+    try:
+        with pytest.raises(CommandError) as refused:
+            SimPanel(sim, 0.0).command("sim_fault", {"fault": "thermistor_open", "sensor": 2},
+                                       0.0)
+        assert refused.value.field == "sensor" and "has 1" in refused.value.error
+        assert not sim.faults
+    finally:
+        sim.factory.close()
+
+
+def test_sim_commands_are_404_on_a_real_kit(sim_daemon):
+    sim_daemon.daemon.sim_panel = None  # as the daemon is built without --sim
+    with pytest.raises(CommandError) as refused:
+        sim_daemon.daemon.handle("sim_state", {}, None)
+    assert refused.value.status == 404
 
 
 def test_pair_link_is_redeemed_once(sim_daemon):

@@ -35,7 +35,8 @@ from gpiozero import OutputDevice
 from firmware import bootconfig, relay_off
 from firmware.clock import RealClock, VirtualClock
 from firmware.config import HardwareConfig, load_config
-from firmware.daemon import STALL_S, KitDaemon, systemd_notifier
+from firmware.daemon import STALL_S, KitDaemon
+from firmware.launch import systemd_notifier
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "install" / "install.sh"
@@ -127,6 +128,7 @@ def staged(tmp_path_factory):
     return dest, result
 
 
+@pytest.mark.slow
 def test_staged_install_is_fast_offline_and_touches_nothing_outside_destdir(installer, tmp_path):
     before = _snapshot()
     build_before = (ROOT / "build").exists(), sorted(ROOT.glob("*.egg-info"))
@@ -140,6 +142,7 @@ def test_staged_install_is_fast_offline_and_touches_nothing_outside_destdir(inst
     assert "http://napekit.local/" in result.stdout
 
 
+@pytest.mark.slow
 def test_staged_layout(staged):
     dest, _ = staged
     for unit in ("napekit.service", "napekit-web.service"):
@@ -175,6 +178,7 @@ def test_staged_layout(staged):
     assert out.returncode == 0 and "OFF level" in out.stdout, out.stderr
 
 
+@pytest.mark.slow
 def test_reinstall_upgrades_in_place_and_keeps_config_and_data(installer, tmp_path):
     dest = tmp_path / "dest"
     installer.run(INSTALL, dest)
@@ -199,6 +203,7 @@ def test_reinstall_upgrades_in_place_and_keeps_config_and_data(installer, tmp_pa
     assert (dest / "boot/firmware/config.txt").read_bytes() == again  # idempotent
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("active_high, line", [(True, "gpio=5=op,dl"), (False, "gpio=5=op,dh")])
 def test_staged_install_edits_the_older_boot_config_layout(installer, tmp_path, active_high, line):
     dest = tmp_path / "dest"
@@ -217,6 +222,7 @@ def test_staged_install_edits_the_older_boot_config_layout(installer, tmp_path, 
     assert not (dest / "boot/firmware").exists()
 
 
+@pytest.mark.slow
 def test_a_bad_config_stops_the_install_before_anything_changes(installer, tmp_path):
     dest = tmp_path / "dest"
     (dest / "etc/napekit").mkdir(parents=True)
@@ -284,6 +290,7 @@ def test_forced_install_off_a_pi_leaves_the_units_disabled():
     assert guard < enable and "elif command -v systemctl" in text[guard:enable]
 
 
+@pytest.mark.slow
 def test_uninstall_removes_the_program_and_says_what_it_left(installer, tmp_path):
     dest = tmp_path / "dest"
     installer.run(INSTALL, dest)
@@ -306,6 +313,7 @@ def test_uninstall_removes_the_program_and_says_what_it_left(installer, tmp_path
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None,
                     reason="shellcheck is not installed (apt-get install shellcheck)")
+@pytest.mark.slow
 def test_install_scripts_pass_shellcheck():
     result = subprocess.run(["shellcheck", "-s", "sh", str(INSTALL), str(UNINSTALL)],
                             capture_output=True, text=True, timeout=60)
@@ -418,6 +426,7 @@ def _verifiable_units(dest: Path, tmp: Path) -> list[Path]:
     return out
 
 
+@pytest.mark.slow
 @needs_systemd_analyze
 def test_units_pass_systemd_analyze_verify(staged, tmp_path):
     dest, _ = staged
@@ -428,6 +437,7 @@ def test_units_pass_systemd_analyze_verify(staged, tmp_path):
     assert result.returncode == 0 and output == "", output
 
 
+@pytest.mark.slow
 @needs_systemd_analyze
 def test_unit_exposure(capsys):
     figures = {}
@@ -445,6 +455,7 @@ def test_unit_exposure(capsys):
     assert figures["napekit-web.service"] <= 2.5, figures
 
 
+@pytest.mark.slow
 def test_python_and_the_kit_run_under_memory_deny_write_execute(tmp_path):
     """MemoryDenyWriteExecute=yes: the daemon (simulated), ctypes, the web stack and the
     relay-off command run with W^X memory enforced (PR_SET_MDWE, Linux >= 6.3)."""
@@ -471,8 +482,7 @@ def test_python_and_the_kit_run_under_memory_deny_write_execute(tmp_path):
         daemon.server.serve_in_thread()
         for _ in range(20):
             daemon.clock.advance(0.1)
-            with daemon.kit._lock:
-                daemon._sim_step(daemon.clock.monotonic())
+            daemon.step_sim()
             daemon.kit.tick()
         daemon.stop()
         assert relay_off.drive_off(17, True, MockFactory()) is False
@@ -699,6 +709,7 @@ def test_relay_off_constants_match_the_config_module():
     assert relay_pins == set(USABLE_GPIO) - set(SPI0_PINS)
 
 
+@pytest.mark.slow
 def test_relay_off_imports_nothing_else_of_the_kit():
     code = ("import sys, firmware.relay_off; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('firmware', 'web', "
@@ -861,6 +872,7 @@ def test_watchdog_no_ping_from_a_tick_that_itself_hung(watched_daemon):
     assert not any(hung[0] < t <= hung[0] + 3 * STALL_S + 1e-6 for t in pings), pings
 
 
+@pytest.mark.slow
 def test_watchdog_pings_stop_when_the_loop_thread_blocks(short_tmp, monkeypatch):
     """The real thing on the real clock: the loop thread blocks on the kit's lock (held
     here, as a wedged socket handler would) and no ping is sent until it is free again."""
@@ -883,7 +895,7 @@ def test_watchdog_pings_stop_when_the_loop_thread_blocks(short_tmp, monkeypatch)
             return n
 
         assert count(3.0, stop_at_first=True) >= 1, "no pings from a healthy loop"
-        with daemon.kit._lock:
+        with daemon.kit.locked():
             count(0.2)  # a tick already past the lock may still finish
             while_blocked = count(0.8)  # 8 ticks' worth
         assert while_blocked == 0, "pings while the loop was blocked"

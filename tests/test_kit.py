@@ -4,79 +4,21 @@ supervisor, control, relay, session, buzzer and store. Assertions read the relay
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
 
 import pytest
 
 from firmware import limits as L
-from firmware.clock import VirtualClock
-from firmware.config import HardwareConfig
-from firmware.kit import CommandError, Kit
+from firmware.errors import CommandError
 from firmware.plant import PadParams
-from firmware.sim_hw import SimKit
-from firmware.store import Store
-
-
-class AlwaysHeat:
-    """A broken control law: the supervisor alone must keep the pad safe."""
-
-    def reset(self, now_s):
-        pass
-
-    def propose(self, now_s, temp_c, target_c):
-        return True
-
-
-class Bench:
-    def __init__(self, tmp_path, pad=None, controller=None, active_high=True):
-        config = HardwareConfig()
-        config = replace(config, relay=replace(config.relay, active_high=active_high))
-        self.config = config
-        self.clock = VirtualClock()
-        self.sim = SimKit(config, pad or PadParams(), seed=3)
-        self.path = tmp_path / "napekit.db"
-        self.kit = self.boot(controller)
-
-    def boot(self, controller=None):
-        store = Store(self.path, durable=False, wall=self.clock.wall)
-        extra = {"controller_factory": controller} if controller else {}
-        return Kit(self.config, self.clock, store=store, pin_factory=self.sim.factory,
-                   sim=True, **extra)
-
-    @property
-    def relay_pin_on(self) -> bool:
-        state = bool(self.sim.factory.pin(self.config.relay.pin).state)
-        return state == self.config.relay.active_high
-
-    def run(self, seconds: float, until=None) -> None:
-        for _ in range(int(round(seconds / L.TICK_S))):
-            self.clock.advance(L.TICK_S)
-            self.sim.step(L.TICK_S)
-            self.kit.tick()
-            if until is not None and until(self):
-                return
-
-    def press(self, hold_s: float = 0.1) -> None:
-        self.sim.press_button()
-        self.run(hold_s)
-        self.sim.release_button()
-        self.run(0.1)
-
-
-@pytest.fixture
-def bench(tmp_path):
-    b = Bench(tmp_path)
-    yield b
-    b.kit.close()
+from tests.conftest import AlwaysHeat
 
 
 @pytest.mark.parametrize("active_high", [True, False])
-def test_relay_pin_is_off_as_soon_as_the_kit_exists(tmp_path, active_high):
-    b = Bench(tmp_path, active_high=active_high)
+def test_relay_pin_is_off_as_soon_as_the_kit_exists(make_bench, active_high):
+    b = make_bench(relay_active_high=active_high)
     assert not b.relay_pin_on
     pin = b.sim.factory.pin(17)
     assert pin.state == (not active_high)
-    b.kit.close()
 
 
 def test_short_press_in_idle_starts_preheat_and_closes_the_relay(bench):
@@ -146,17 +88,16 @@ def test_invalid_settings_change_nothing(bench):
     assert bench.kit.store.load_settings() == {}
 
 
-def test_settings_survive_a_restart(tmp_path):
-    b = Bench(tmp_path)
+def test_settings_survive_a_restart(bench):
+    b = bench
     b.kit.command("settings", {"target_c": 41.5, "auto_advance": False})
     b.kit.close()
-    again = b.boot()
-    assert again.settings.target_c == 41.5 and again.settings.auto_advance is False
-    again.close()
+    b.kit = b.boot()
+    assert b.kit.settings.target_c == 41.5 and b.kit.settings.auto_advance is False
 
 
-def test_a_restart_mid_heat_comes_back_idle_with_the_relay_off(tmp_path):
-    b = Bench(tmp_path)
+def test_a_restart_mid_heat_comes_back_idle_with_the_relay_off(bench):
+    b = bench
     b.press()
     b.run(30)
     assert b.relay_pin_on
@@ -167,7 +108,6 @@ def test_a_restart_mid_heat_comes_back_idle_with_the_relay_off(tmp_path):
     b.run(60)
     assert not b.relay_pin_on
     assert b.kit.store.sessions()[0]["outcome"] == "interrupted"
-    b.kit.close()
 
 
 def test_a_session_is_recorded_with_samples_once_a_second(bench):
@@ -195,8 +135,8 @@ def test_an_exception_inside_a_tick_turns_heat_off_and_latches_internal(bench):
 
 
 # -- a broken control law meets the supervisor -------------------------------------------------
-def test_broken_control_never_heats_a_reading_past_45(tmp_path):
-    b = Bench(tmp_path, pad=PadParams(start_c=43.0, ambient_c=43.0), controller=AlwaysHeat)
+def test_broken_control_never_heats_a_reading_past_45(make_bench):
+    b = make_bench(pad=PadParams(start_c=43.0, ambient_c=43.0), controller=AlwaysHeat)
     b.kit.command("settings", {"target_c": 43.0, "hold_min": 20})
     b.press()
     b.run(900, until=lambda b: b.kit.fault is not None)
@@ -205,9 +145,9 @@ def test_broken_control_never_heats_a_reading_past_45(tmp_path):
     assert b.kit.supervisor.temp_c < 45.5
 
 
-def test_broken_control_stops_at_the_dose_limit(tmp_path):
+def test_broken_control_stops_at_the_dose_limit(make_bench):
     pad = PadParams(start_c=42.8, ambient_c=42.8, heater_w=0.1)  # hovers near 43 °C
-    b = Bench(tmp_path, pad=pad, controller=AlwaysHeat)
+    b = make_bench(pad=pad, controller=AlwaysHeat)
     b.kit.command("settings", {"target_c": 43.0, "hold_min": 20})
     b.press()
     b.run(1800, until=lambda b: b.kit.session.state != "warmup"
@@ -255,3 +195,41 @@ def test_status_has_every_field_the_api_promises(bench):
                   "target_c", "relay", "dose_cem43", "fault", "sim"):
         assert field in status
     assert [s["id"] for s in status["stages"]][0] == "effleurage"
+
+
+# -- the relay invariant and the lock ------------------------------------------------------------
+def test_warmup_ending_between_ticks_turns_the_relay_off_at_once(bench):
+    bench.kit.command("settings", {"hold_min": 1})
+    bench.press()
+    bench.run(600, until=lambda b: b.kit.session.state == "warmup" and b.relay_pin_on)
+    assert bench.kit.session.state == "warmup" and bench.relay_pin_on
+    deadline = bench.kit.session.next_deadline_s()
+    bench.clock.set(deadline)
+    bench.kit.service()  # between ticks: only timers run, yet the relay follows the state
+    assert bench.kit.session.state == "ready" and not bench.relay_pin_on
+
+
+def test_a_command_answers_with_the_relay_as_it_is_after_it(bench):
+    bench.press()
+    bench.run(5)
+    assert bench.relay_pin_on
+    status = bench.kit.command("next")
+    assert status["state"] == "ready" and status["relay"] is False and not bench.relay_pin_on
+
+
+def test_nothing_else_runs_in_the_kit_while_it_is_locked(bench):
+    import threading
+
+    answered = threading.Event()
+
+    def phone():
+        bench.kit.command("status")
+        answered.set()
+
+    with bench.kit.locked() as now:
+        assert now == bench.clock.monotonic()
+        other = threading.Thread(target=phone, daemon=True)
+        other.start()
+        assert not answered.wait(0.05)  # the command waits for the lock
+    other.join(timeout=5)
+    assert answered.is_set()

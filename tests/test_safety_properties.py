@@ -17,12 +17,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from firmware import limits as L
-from firmware.clock import VirtualClock
-from firmware.config import HardwareConfig
-from firmware.kit import CommandError, Kit
+from firmware.errors import CommandError
 from firmware.plant import PadParams
-from firmware.sim_hw import FAULTS, SimKit
-from firmware.store import Store
+from firmware.sim_hw import FAULTS
+from tests.conftest import AlwaysHeat, KitBench
 
 SENSOR_FAULTS = ("thermistor_open", "thermistor_short", "adc_spike")
 
@@ -42,55 +40,32 @@ setting_changes = st.fixed_dictionaries({}, optional={
 })
 
 
-class AlwaysHeat:
-    """A broken control law that always asks for heat: only the supervisor stands between
-    it and the neck, which is exactly what these properties are about."""
-
-    def reset(self, now_s):
-        pass
-
-    def propose(self, now_s, temp_c, target_c):
-        return True
-
-
 class KitSafety(RuleBasedStateMachine):
     @initialize(pad=pads, relay_active_high=st.booleans(), seed=st.integers(0, 2**16),
                 broken_control=st.booleans())
     def boot(self, pad, relay_active_high, seed, broken_control):
-        from dataclasses import replace
-
-        config = HardwareConfig()
-        config = replace(config, relay=replace(config.relay, active_high=relay_active_high))
-        self.clock = VirtualClock()
-        self.sim = SimKit(config, pad, seed=seed)
         self.tmp = tempfile.TemporaryDirectory(prefix="nk-prop-")
-        self.store = Store(f"{self.tmp.name}/napekit.db", durable=False, wall=self.clock.wall)
-        extra = {"controller_factory": AlwaysHeat} if broken_control else {}
-        self.kit = Kit(config, self.clock, store=self.store, pin_factory=self.sim.factory,
-                       sim=True, **extra)
+        self.bench = KitBench(self.tmp.name, pad=pad, seed=seed,
+                              relay_active_high=relay_active_high,
+                              controller=AlwaysHeat if broken_control else None)
+        self.clock, self.sim, self.kit = self.bench.clock, self.bench.sim, self.bench.kit
         self.sensor_fault_at: float | None = None
 
     def teardown(self):
-        if hasattr(self, "kit"):
-            self.kit.close()
+        if hasattr(self, "bench"):
+            self.bench.close()
             self.tmp.cleanup()
 
     # -- what can happen ------------------------------------------------------------------
     @rule(seconds=st.floats(0.1, 90.0))
     def time_passes(self, seconds):
-        for _ in range(max(1, int(seconds / L.TICK_S))):
-            self.clock.advance(L.TICK_S)
-            self.sim.step(L.TICK_S)
-            self.kit.tick()
+        for _ in self.bench.ticks(seconds):
             self.check_heat()
 
     @rule(hold_s=st.sampled_from([0.1, 0.5, 2.5, 4.0]))
     def button(self, hold_s):
         self.sim.press_button()
-        for _ in range(int(hold_s / L.TICK_S)):
-            self.clock.advance(L.TICK_S)
-            self.sim.step(L.TICK_S)
-            self.kit.tick()
+        for _ in self.bench.ticks(hold_s):
             self.check_heat()
         self.sim.release_button()
 

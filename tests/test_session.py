@@ -7,6 +7,7 @@ import pytest
 from firmware.routine import load_routine
 from firmware.session import DONE_HOLD_S, Session
 from firmware.settings import apply_update, default_settings
+from firmware.states import State
 
 ROUTINE = load_routine()
 
@@ -79,7 +80,7 @@ def test_dose_reached_ends_heating_and_goes_to_ready():
 
 def test_press_in_ready_starts_the_first_stage_with_its_first_stroke():
     s, fx = make()
-    s.state = "ready"
+    s.state = State.READY
     s.next(10.0)
     assert (s.state, s.stage) == ("massage", "effleurage")
     assert fx.patterns[-1] == "stroke"
@@ -87,7 +88,7 @@ def test_press_in_ready_starts_the_first_stage_with_its_first_stroke():
 
 def test_auto_advance_signals_pauses_then_starts_the_next_stage():
     s, fx = make()
-    s.state = "ready"
+    s.state = State.READY
     s.next(0.0)
     run(s, 0.0, 60.0)
     assert s.stage == "effleurage" and fx.patterns[-1] == "stage"
@@ -98,7 +99,7 @@ def test_auto_advance_signals_pauses_then_starts_the_next_stage():
 
 def test_without_auto_advance_the_stage_waits_for_a_press():
     s, _ = make(auto_advance=False)
-    s.state = "ready"
+    s.state = State.READY
     s.next(0.0)
     run(s, 0.0, 200.0)
     assert s.stage == "effleurage" and s.waiting
@@ -108,7 +109,7 @@ def test_without_auto_advance_the_stage_waits_for_a_press():
 
 def test_a_press_skips_to_the_next_stage_at_once():
     s, _ = make()
-    s.state = "ready"
+    s.state = State.READY
     s.next(0.0)
     s.next(5.0)
     assert s.stage == "trapezius_left" and s.stage_started_s == 5.0
@@ -116,7 +117,7 @@ def test_a_press_skips_to_the_next_stage_at_once():
 
 def test_the_last_stage_ends_in_done_then_idle():
     s, fx = make()
-    s.state = "ready"
+    s.state = State.READY
     s.next(0.0)
     for _ in range(4):
         s.next(1.0)
@@ -129,7 +130,7 @@ def test_the_last_stage_ends_in_done_then_idle():
 
 def test_stage_durations_come_from_settings():
     s, _ = make(stage_s={"effleurage": 12})
-    s.state = "ready"
+    s.state = State.READY
     s.next(0.0)
     run(s, 0.0, 12.0)
     assert s.pause_until_s is not None
@@ -137,7 +138,7 @@ def test_stage_durations_come_from_settings():
 
 def test_stroke_ticks_can_be_turned_off():
     s, fx = make(stroke_ticks=False)
-    s.state = "ready"
+    s.state = State.READY
     s.next(0.0)
     run(s, 0.0, 59.0)
     assert "stroke" not in fx.patterns
@@ -147,7 +148,7 @@ def test_stop_from_any_active_state_goes_idle():
     for state in ("preheat", "warmup", "ready", "massage"):
         s, fx = make()
         s.start(0.0)
-        s.state = state
+        s.state = State(state)
         assert s.stop(1.0)
         assert s.state == "idle" and fx.outcomes == ["stopped"] and fx.patterns[-1] == "stop"
 
@@ -168,8 +169,8 @@ def test_fault_ends_an_active_session():
 @pytest.mark.parametrize("state", ["preheat", "warmup"])
 def test_heating_only_in_preheat_and_warmup(state):
     s, _ = make()
-    s.state = state
+    s.state = State(state)
     assert s.heating
     for other in ("idle", "ready", "massage", "done", "fault"):
-        s.state = other
+        s.state = State(other)
         assert not s.heating

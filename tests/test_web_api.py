@@ -10,40 +10,15 @@ import re
 
 import pytest
 
-from firmware.kit import hash_token
+from firmware.pairing import hash_token
+from firmware.sim_hw import FAULTS as SIM_HW_FAULTS
+from firmware.states import Fault, State
 from web import create_app
 from web.auth import csrf_for, public
 from web.headers import CSP
 from web.openapi import document, openapi_path
 
 # -- fixtures and helpers ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def app(sim_daemon):
-    """The app wired to the real daemon; its clock is the daemon's virtual clock."""
-    return create_app({"SOCKET": sim_daemon.socket_path, "TESTING": True,
-                       "CLOCK": sim_daemon.clock})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def token(client, sim_daemon):
-    """``client`` paired by a long press at the (virtual) kit; its token."""
-    return pair(client, sim_daemon)
-
-
-def pair(client, sim_daemon) -> str:
-    r = client.post("/api/pairing")
-    assert r.status_code == 200, r.json
-    sim_daemon.hold_button()
-    r = client.get(f"/api/pairing/{r.json['id']}")
-    assert r.json["status"] == "approved", r.json
-    return r.json["token"]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -253,7 +228,7 @@ def test_cross_site_post_is_refused(client, sim_daemon):
     r = client.post("/api/sim/button", json={"action": "hold"},
                     headers={"Origin": "http://evil.example"})
     assert_error(r, 403, "Origin")
-    assert not sim_daemon.sim.faults and not sim_daemon.daemon._sim_actions
+    assert not sim_daemon.sim.faults and sim_daemon.daemon.sim_panel.next_action_s() is None
     assert client.post("/api/pairing", headers={"Origin": "http://localhost"}).status_code == 200
 
 
@@ -287,40 +262,41 @@ def test_unknown_tokens_are_401(app, token):
     assert "napekit_token=;" in set_cookies(r)["napekit_token"]
 
 
-def test_revoked_phone_gets_401_at_once(app, client, token, sim_daemon):
+def test_revoked_phone_gets_401_at_once(app, paired_client, sim_daemon):
     phone_b = app.test_client()
-    token_b = pair(phone_b, sim_daemon)
+    token_b = sim_daemon.pair(phone_b)
     assert phone_b.get("/api/status").status_code == 200  # cached as good now
-    phones = client.get("/api/phones").json["phones"]
+    phones = paired_client.get("/api/phones").json["phones"]
     assert len(phones) == 2
     mine = [p for p in phones if p["current"]]
     assert len(mine) == 1
     id_b = next(p["id"] for p in phones if not p["current"])
 
-    r = client.delete(f"/api/phones/{id_b}", headers=csrf(client))
+    r = paired_client.delete(f"/api/phones/{id_b}", headers=csrf(paired_client))
     assert r.status_code == 200 and [p["id"] for p in r.json["phones"]] == [mine[0]["id"]]
     assert_error(phone_b.get("/api/status"), 401)
     assert_error(app.test_client().get("/api/status", headers=bearer(token_b)), 401)
-    assert_error(client.delete(f"/api/phones/{id_b}", headers=csrf(client)), 404, "id")
-    assert_error(client.delete("/api/phones/99999999999999999999999", headers=csrf(client)),
+    assert_error(paired_client.delete(f"/api/phones/{id_b}", headers=csrf(paired_client)),
                  404, "id")
-    assert client.get("/api/status").status_code == 200
+    assert_error(paired_client.delete("/api/phones/99999999999999999999999",
+                                      headers=csrf(paired_client)), 404, "id")
+    assert paired_client.get("/api/status").status_code == 200
 
 
-def test_revocation_elsewhere_takes_effect_within_the_cache_time(client, token, sim_daemon):
-    assert client.get("/api/status").status_code == 200
+def test_revocation_elsewhere_takes_effect_within_the_cache_time(paired_client, sim_daemon):
+    assert paired_client.get("/api/status").status_code == 200
     phone_id = sim_daemon.daemon.handle("phones", {}, None)["phones"][0]["id"]
     sim_daemon.daemon.handle("revoke_phone", {"id": phone_id}, None)  # e.g. another web
     sim_daemon.advance(2.1)  # the positive cache lasts 2 s at most
-    assert_error(client.get("/api/status"), 401)
+    assert_error(paired_client.get("/api/status"), 401)
 
 
-def test_revoking_this_phone_clears_its_cookies(client, token):
-    me = client.get("/api/phones").json["phones"][0]
-    r = client.delete(f"/api/phones/{me['id']}", headers=csrf(client))
+def test_revoking_this_phone_clears_its_cookies(paired_client):
+    me = paired_client.get("/api/phones").json["phones"][0]
+    r = paired_client.delete(f"/api/phones/{me['id']}", headers=csrf(paired_client))
     assert r.status_code == 200 and r.json["phones"] == []
     assert "napekit_token=;" in set_cookies(r)["napekit_token"]
-    assert_error(client.get("/api/status"), 401)
+    assert_error(paired_client.get("/api/status"), 401)
 
 
 def test_csrf_is_required_for_cookie_writes(client, token, sim_daemon):
@@ -352,7 +328,7 @@ FOREIGN_HOSTS = ["evil.example", "evil.example:8080", "localhost.evil.example",
 
 def test_foreign_host_is_403(client, token, sim_daemon):
     before = daemon_settings(sim_daemon)
-    pairings = set(sim_daemon.kit._pairings)
+    pairings = sim_daemon.kit.status()["pairing_requests"]
     for host in FOREIGN_HOSTS:
         for method, path, body in (("GET", "/healthz", None), ("GET", "/api/status", None),
                                    ("PUT", "/api/settings", {"target_c": 41.5}),
@@ -363,7 +339,7 @@ def test_foreign_host_is_403(client, token, sim_daemon):
             assert_error(r, 403, "Host")
             assert r.json["error"] == "host not allowed"
     assert daemon_settings(sim_daemon) == before
-    assert set(sim_daemon.kit._pairings) == pairings
+    assert sim_daemon.kit.status()["pairing_requests"] == pairings
 
 
 @pytest.mark.parametrize("host", ["localhost", "LOCALHOST:8080", "127.0.0.1", "127.3.4.5:80",
@@ -420,98 +396,98 @@ BAD_BODIES = [
 ]
 
 
-def test_bad_settings_bodies_are_400_and_change_nothing(client, token, sim_daemon):
+def test_bad_settings_bodies_are_400_and_change_nothing(paired_client, sim_daemon):
     before = daemon_settings(sim_daemon)
     for raw, content_type, field in BAD_BODIES:
-        r = client.put("/api/settings", data=raw, content_type=content_type,
-                       headers=csrf(client))
+        r = paired_client.put("/api/settings", data=raw, content_type=content_type,
+                       headers=csrf(paired_client))
         assert r.status_code == 400, (raw[:60], r.json)
         assert r.json["field"] == field, (raw[:60], r.json)
         assert_error(r, 400, field)
         assert daemon_settings(sim_daemon) == before, raw[:60]
-    assert client.get("/api/settings").json == before
+    assert paired_client.get("/api/settings").json == before
 
 
-def test_body_over_16_kb_is_413(client, token, sim_daemon):
+def test_body_over_16_kb_is_413(paired_client, sim_daemon):
     before = daemon_settings(sim_daemon)
     body = json.dumps({"target_c": 41.5, "pad": "x" * 17_000})
-    r = client.put("/api/settings", data=body, content_type="application/json",
-                   headers=csrf(client))
+    r = paired_client.put("/api/settings", data=body, content_type="application/json",
+                   headers=csrf(paired_client))
     assert_error(r, 413)
-    r = client.post("/api/sim/button", data=body, content_type="application/json")
+    r = paired_client.post("/api/sim/button", data=body, content_type="application/json")
     assert_error(r, 413)
     assert daemon_settings(sim_daemon) == before
     # 16 KB of whitespace-padded JSON is still fine
     ok = b'{"target_c": 41.5}' + b" " * (16 * 1024 - 40)
-    r = client.put("/api/settings", data=ok, content_type="application/json",
-                   headers=csrf(client))
+    r = paired_client.put("/api/settings", data=ok, content_type="application/json",
+                   headers=csrf(paired_client))
     assert r.status_code == 200
 
 
 # -- settings, sessions, routine --------------------------------------------------------------
 
 
-def test_settings_get_and_partial_put(client, token, sim_daemon):
-    r = client.get("/api/settings")
+def test_settings_get_and_partial_put(paired_client, sim_daemon):
+    r = paired_client.get("/api/settings")
     assert r.status_code == 200
     before = r.json
     assert set(before) == {"target_c", "hold_min", "auto_advance", "stroke_ticks", "stage_s"}
-    r = client.put("/api/settings", json={"target_c": 41.5, "stage_s": {"effleurage": 45}},
-                   headers=csrf(client))
+    r = paired_client.put("/api/settings", json={"target_c": 41.5, "stage_s": {"effleurage": 45}},
+                   headers=csrf(paired_client))
     assert r.status_code == 200
     assert r.json["target_c"] == 41.5 and r.json["stage_s"]["effleurage"] == 45
     assert r.json["hold_min"] == before["hold_min"]
-    assert client.get("/api/status").json["target_c"] == 41.5
+    assert paired_client.get("/api/status").json["target_c"] == 41.5
     # An empty update changes nothing and answers the settings.
-    assert client.put("/api/settings", json={}, headers=csrf(client)).json == r.json
+    assert paired_client.put("/api/settings", json={}, headers=csrf(paired_client)).json == r.json
     assert daemon_settings(sim_daemon) == r.json
 
 
-def test_session_start_next_stop_and_history(client, token, sim_daemon):
-    assert_error(client.post("/api/session/next", headers=csrf(client)), 409)
-    assert_error(client.post("/api/session/start", json={"now": True}, headers=csrf(client)),
-                 400, "now")
+def test_session_start_next_stop_and_history(paired_client, sim_daemon):
+    assert_error(paired_client.post("/api/session/next", headers=csrf(paired_client)), 409)
+    assert_error(paired_client.post("/api/session/start", json={"now": True},
+                                    headers=csrf(paired_client)), 400, "now")
     assert sim_daemon.kit.session.state == "idle"
 
-    r = client.post("/api/session/start", headers=csrf(client))
+    r = paired_client.post("/api/session/start", headers=csrf(paired_client))
     assert r.status_code == 200 and r.json["state"] == "preheat"
-    assert_error(client.post("/api/session/start", headers=csrf(client)), 409)
+    assert_error(paired_client.post("/api/session/start", headers=csrf(paired_client)), 409)
     sim_daemon.advance(5)
-    status = client.get("/api/status").json
+    status = paired_client.get("/api/status").json
     assert status["relay"] is True and status["temp_c"] is not None
     for key in ("state", "stage", "stage_index", "stages", "remaining_s", "temp_c",
                 "target_c", "relay", "dose_cem43", "fault", "sim"):
         assert key in status
-    r = client.post("/api/session/next", json={}, headers=csrf(client))
+    r = paired_client.post("/api/session/next", json={}, headers=csrf(paired_client))
     assert r.status_code == 200 and r.json["state"] == "ready" and r.json["relay"] is False
-    r = client.post("/api/session/stop", headers=csrf(client))
+    r = paired_client.post("/api/session/stop", headers=csrf(paired_client))
     assert r.status_code == 200 and r.json["state"] == "idle" and r.json["relay"] is False
 
-    sessions = client.get("/api/sessions").json["sessions"]
+    sessions = paired_client.get("/api/sessions").json["sessions"]
     assert len(sessions) == 1 and sessions[0]["outcome"] == "stopped"
-    one = client.get(f"/api/sessions/{sessions[0]['id']}").json
+    one = paired_client.get(f"/api/sessions/{sessions[0]['id']}").json
     assert one["id"] == sessions[0]["id"] and len(one["samples"]) >= 4
     assert {"t_s", "temp_c", "relay"} <= set(one["samples"][0])
-    assert_error(client.get("/api/sessions/9999"), 404, "id")
-    assert_error(client.get("/api/sessions/99999999999999999999999"), 404, "id")
-    assert_error(client.get("/api/sessions/-1"), 404)
+    assert_error(paired_client.get("/api/sessions/9999"), 404, "id")
+    assert_error(paired_client.get("/api/sessions/99999999999999999999999"), 404, "id")
+    assert_error(paired_client.get("/api/sessions/-1"), 404)
 
 
-def test_start_while_a_fault_is_latched_is_409(client, token, sim_daemon):
-    r = client.post("/api/sim/fault", json={"fault": "thermistor_open"})
+def test_start_while_a_fault_is_latched_is_409(paired_client, sim_daemon):
+    r = paired_client.post("/api/sim/fault", json={"fault": "thermistor_open"})
     assert r.status_code == 200 and r.json == {"faults": ["thermistor_open"]}
     sim_daemon.advance(1)
-    status = client.get("/api/status").json
+    status = paired_client.get("/api/status").json
     assert status["state"] == "fault" and status["fault"]["code"] == "sensor_open"
-    r = client.post("/api/session/start", headers=csrf(client))
+    r = paired_client.post("/api/session/start", headers=csrf(paired_client))
     assert_error(r, 409)
     assert "fault" in r.json["error"]
     assert sim_daemon.kit.session.state == "fault" and not sim_daemon.kit.relay.is_on
-    assert client.get("/api/sessions").json["sessions"] == []
+    assert paired_client.get("/api/sessions").json["sessions"] == []
 
 
-def test_routine_for_the_guide(client, token):
-    r = client.get("/api/routine")
+def test_routine_for_the_guide(paired_client):
+    r = paired_client.get("/api/routine")
     assert r.status_code == 200
     ids = [s["id"] for s in r.json["stages"]]
     assert ids[0] == "effleurage" and "suboccipital" in ids
@@ -548,19 +524,19 @@ def test_sim_button_hold_through_the_api_pairs(client, sim_daemon):
     assert client.get(f"/api/pairing/{pid}").json["status"] == "approved"
 
 
-def test_sim_endpoints_404_when_the_daemon_is_not_simulating(client, token, sim_daemon):
-    simkit, sim_daemon.daemon.simkit = sim_daemon.daemon.simkit, None  # a kit on real GPIO
+def test_sim_endpoints_404_when_the_daemon_is_not_simulating(paired_client, sim_daemon):
+    panel, sim_daemon.daemon.sim_panel = sim_daemon.daemon.sim_panel, None  # real GPIO
     try:
         for method, path, body in (("POST", "/api/sim/button", {"action": "press"}),
                                    ("POST", "/api/sim/fault", {"fault": "adc_spike"}),
                                    ("DELETE", "/api/sim/fault", None),
                                    ("GET", "/api/sim/state", None)):
-            r = client.open(path, method=method, json=body)
+            r = paired_client.open(path, method=method, json=body)
             assert_error(r, 404)
             assert r.json["error"] == "not in simulation"
-        assert client.get("/api/status").status_code == 200
+        assert paired_client.get("/api/status").status_code == 200
     finally:
-        sim_daemon.daemon.simkit = simkit
+        sim_daemon.daemon.sim_panel = panel
 
 
 # -- the daemon down --------------------------------------------------------------------------
@@ -580,12 +556,12 @@ def test_daemon_down_is_503(short_tmp):
     assert_error(c.get("/api/status"), 401)  # no credentials at all: nothing to ask
 
 
-def test_daemon_stopping_midway_is_503(client, token, sim_daemon):
-    assert client.get("/api/status").status_code == 200
+def test_daemon_stopping_midway_is_503(paired_client, sim_daemon):
+    assert paired_client.get("/api/status").status_code == 200
     sim_daemon.daemon.server.close()
     sim_daemon.advance(2.1)  # past the auth cache
-    assert_error(client.get("/api/status"), 503)
-    assert client.get("/healthz").json["daemon"] is False
+    assert_error(paired_client.get("/api/status"), 503)
+    assert paired_client.get("/healthz").json["daemon"] is False
 
 
 # -- OpenAPI ----------------------------------------------------------------------------------
@@ -611,8 +587,8 @@ def _walk_refs(node, found: list[str]) -> None:
             _walk_refs(item, found)
 
 
-def test_openapi_document_is_valid_and_complete(app, client, token):
-    r = client.get("/openapi.json")
+def test_openapi_document_is_valid_and_complete(app, paired_client):
+    r = paired_client.get("/openapi.json")
     assert r.status_code == 200
     doc = r.json
     assert doc["openapi"].startswith("3.")
@@ -653,6 +629,22 @@ def test_openapi_document_is_valid_and_complete(app, client, token):
     assert "401" in doc["paths"]["/api/status"]["get"]["responses"]
     assert "409" in doc["paths"]["/api/session/start"]["post"]["responses"]
     assert "429" in doc["paths"]["/api/pairing"]["post"]["responses"]
+
+
+def test_openapi_enums_are_the_firmware_vocabularies():
+    """States, fault codes and simulated faults in the document are the firmware's own
+    lists (nothing retyped that could drift), and they carry DESIGN's spellings."""
+    schemas = document()["components"]["schemas"]
+    states = schemas["Status"]["properties"]["state"]["enum"]
+    codes = schemas["Fault"]["properties"]["code"]["enum"]
+    sim_faults = schemas["SimFault"]["properties"]["fault"]["enum"]
+    assert states == [state.value for state in State]
+    assert codes == [fault.value for fault in Fault]
+    assert sim_faults == list(SIM_HW_FAULTS)
+    assert {"idle", "preheat", "warmup", "ready", "massage", "done", "fault"} == set(states)
+    assert {"overtemp", "sensor_open", "sensor_short", "sensor_stale", "no_heat", "runaway",
+            "overrun", "internal"} <= set(codes)
+    assert {"sensor", "coupling"} <= set(schemas["SimFault"]["properties"])
 
 
 # -- load -------------------------------------------------------------------------------------

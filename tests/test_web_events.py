@@ -15,7 +15,7 @@ import json
 import pytest
 
 from firmware.client import DaemonUnavailable
-from tests.test_web_api import assert_error, bearer, csrf, pair
+from tests.test_web_api import assert_error, bearer, csrf
 from web import create_app, events
 from web.events import StatusHub, significant
 from web.export import SAMPLE_COLUMNS, SESSION_COLUMNS, to_csv
@@ -23,19 +23,10 @@ from web.export import SAMPLE_COLUMNS, SESSION_COLUMNS, to_csv
 
 @pytest.fixture
 def app(sim_daemon):
+    """conftest's app with a fast event stream (poll, heartbeat and lifetime shortened)."""
     return create_app({"SOCKET": sim_daemon.socket_path, "TESTING": True,
                        "CLOCK": sim_daemon.clock, "EVENTS_POLL_S": 0.02,
                        "EVENTS_HEARTBEAT_S": 0.3, "EVENTS_LIFETIME_S": 5.0})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def token(client, sim_daemon):
-    return pair(client, sim_daemon)
 
 
 def read_events(response, count: int) -> list[tuple[str, dict]]:
@@ -101,7 +92,7 @@ def test_too_many_streams_get_503_with_retry_after(sim_daemon):
                       "CLOCK": sim_daemon.clock, "EVENTS_MAX_STREAMS": 1,
                       "EVENTS_LIFETIME_S": 5.0})
     client = app.test_client()
-    token = pair(client, sim_daemon)
+    token = sim_daemon.pair(client)
     first = open_stream(client, token)
     try:
         r = open_stream(client, token)
@@ -123,7 +114,7 @@ def test_a_stream_ends_after_its_lifetime(sim_daemon):
                       "CLOCK": sim_daemon.clock, "EVENTS_LIFETIME_S": 0.3,
                       "EVENTS_HEARTBEAT_S": 0.1})
     client = app.test_client()
-    token = pair(client, sim_daemon)
+    token = sim_daemon.pair(client)
     r = open_stream(client, token)
     text = b"".join(r.response).decode()  # ends by itself
     r.close()

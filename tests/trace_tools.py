@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,18 @@ Row = dict[str, Any]
 
 
 def run_file(name: str) -> list[Row]:
+    """The trace of a shipped scenario. A scenario is deterministic for its seed, so each
+    is run once per test session and its rows are shared: read them, never change them."""
+    return list(_run_file_once(name))
+
+
+@functools.cache
+def _run_file_once(name: str) -> tuple[Row, ...]:
+    return tuple(run_file_fresh(name))
+
+
+def run_file_fresh(name: str) -> list[Row]:
+    """A new run of a shipped scenario (for tests about running itself)."""
     return run_collect(load_scenario(SCENARIOS / name))
 
 

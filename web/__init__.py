@@ -13,20 +13,19 @@ may come on. It can crash, hang or be flooded without touching the heat.
 - :mod:`web.export`: the history as CSV;
 - :mod:`web.compression`: gzip/brotli for pages, static files and JSON (never events);
 - :mod:`web.errors`: every refusal as ``{"error", "field"}``;
-- ``web.pages`` (when present): the page shells and static files.
+- :mod:`web.pages`: the page shells and static files (they always ship with the API).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from firmware.client import default_socket_path
-from web import api, auth, compression, daemon, errors, events, export, headers, openapi
+from web import api, auth, compression, daemon, errors, events, export, headers, openapi, pages
 from web.hosts import HostAllowList
 from web.jsonbody import MAX_BODY_BYTES
 
@@ -57,7 +56,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         CLOCK=None,
     )
     app.config.update(config or {})
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False  # answers keep the order they are built in
 
     clock = app.config["CLOCK"]
     if clock is None:
@@ -76,8 +76,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(events.bp)
     app.register_blueprint(export.bp)
     app.register_blueprint(openapi.bp)
-    if importlib.util.find_spec("web.pages") is not None:
-        pages = importlib.import_module("web.pages")
-        app.register_blueprint(pages.bp)
+    app.register_blueprint(pages.bp)
     compression.init_app(app)  # last: it compresses what the others answered
     return app

@@ -17,9 +17,10 @@ Hazards:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Flask, current_app, g, jsonify, request
 
 from firmware.client import DaemonError, DaemonUnavailable
 from web import auth, daemon
@@ -35,7 +36,7 @@ _PAIRING_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 LIMITERS = "napekit.limiters"
 
 
-def init_app(app, monotonic) -> None:
+def init_app(app: Flask, monotonic: Callable[[], float]) -> None:
     limit, window_s = app.config.get("PAIRING_RATE", (5, 60.0))
     app.extensions[LIMITERS] = {
         "pairing": RateLimiter(limit, window_s, monotonic),

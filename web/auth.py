@@ -129,9 +129,9 @@ def _credentials() -> tuple[str | None, str | None]:
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "Authorization must be 'Bearer <token>'", "Authorization")
         return "bearer", token
-    token = request.cookies.get(COOKIE)
-    if token:
-        return "cookie", token
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        return "cookie", cookie
     return None, None
 
 

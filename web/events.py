@@ -182,14 +182,15 @@ class StatusHub:
             return self._snap
 
     def _poll(self) -> Snapshot | None:
+        status: dict[str, Any] | None = None
+        error: str | None = None
         try:
             status = dict(self._fetch())
-            error = None
         except (DaemonUnavailable, DaemonError, OSError, ValueError):
-            status, error = None, UNAVAILABLE
+            error = UNAVAILABLE
         with self._cond:
             snap = self._snap
-            if error is not None:
+            if status is None:
                 if snap is not None and snap.error is not None:
                     return snap
                 self._snap = Snapshot((snap.seq + 1) if snap else 0, None,
@@ -200,8 +201,8 @@ class StatusHub:
                 return self._snap
             stages = status.pop("stages", None)
             stages_changed = snap is None or stages != snap.stages
-            if not stages_changed and snap.error is None and not significant(self._sent,
-                                                                               status):
+            if snap is not None and not stages_changed and snap.error is None \
+                    and not significant(self._sent, status):
                 return snap
             stages_seq = (snap.stages_seq if snap else 0) + (1 if stages_changed else 0)
             self._snap = Snapshot((snap.seq + 1) if snap else 0, status, stages_seq,

@@ -34,16 +34,7 @@ def parse_host(header: str) -> str | None:
     if not header or any(c.isspace() for c in header) or "@" in header or "/" in header:
         return None
     if header.startswith("["):
-        end = header.find("]")
-        if end < 0:
-            return None
-        host, rest = header[1:end], header[end + 1:]
-        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
-            return None
-        try:
-            return str(ipaddress.IPv6Address(host.split("%")[0]))
-        except ValueError:
-            return None
+        return _bracketed_ipv6(header)
     host, sep, port = header.rpartition(":")
     if not sep:
         host = header
@@ -53,6 +44,20 @@ def parse_host(header: str) -> str | None:
         return None
     host = host.rstrip(".")
     return host or None
+
+
+def _bracketed_ipv6(header: str) -> str | None:
+    """``[addr]`` or ``[addr]:port``: the address in its canonical form, or None."""
+    end = header.find("]")
+    if end < 0:
+        return None
+    host, rest = header[1:end], header[end + 1:]
+    if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+        return None
+    try:
+        return str(ipaddress.IPv6Address(host.split("%")[0]))
+    except ValueError:
+        return None
 
 
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -17,16 +17,18 @@ from flask import Blueprint, current_app, jsonify
 from firmware import __version__
 from firmware import limits as L
 from firmware.routine import STAGE_MAX_S, STAGE_MIN_S
+from firmware.sim_hw import FAULTS
+from firmware.sim_panel import DEFAULT_HOLD_S, FAULT_MAX_S, HOLD_MAX_S, HOLD_MIN_S
 from firmware.states import Fault, State
 from web import events
 from web.auth import protected
 
 bp = Blueprint("openapi", __name__)
 
-STATES = [str(s) for s in State]
-FAULT_CODES = [str(f) for f in Fault]
-SIM_FAULTS = ["thermistor_open", "thermistor_short", "relay_stuck_on", "relay_stuck_off",
-              "heater_dead", "sensor_detached", "adc_spike", "adc_stuck"]
+# The vocabularies come from the firmware, never retyped here.
+STATES = [state.value for state in State]
+FAULT_CODES = [fault.value for fault in Fault]
+SIM_FAULTS = list(FAULTS)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -214,15 +216,26 @@ SCHEMAS: dict[str, Any] = {
     "SimButton": {
         "type": "object", "required": ["action"], "additionalProperties": False,
         "properties": {"action": {"type": "string", "enum": ["press", "hold"]},
-                       "duration_s": {"type": "number", "minimum": 2, "maximum": 30,
-                                      "default": 3, "description": "hold only"}},
+                       "duration_s": {"type": "number", "minimum": HOLD_MIN_S,
+                                      "maximum": HOLD_MAX_S, "default": DEFAULT_HOLD_S,
+                                      "description": "hold only"}},
     },
     "SimFault": {
         "type": "object", "required": ["fault"], "additionalProperties": False,
         "properties": {"fault": {"type": "string", "enum": SIM_FAULTS},
                        "duration_s": {"type": "number", "exclusiveMinimum": 0,
-                                      "maximum": 3600,
-                                      "description": "else until DELETE /api/sim/fault"}},
+                                      "maximum": FAULT_MAX_S,
+                                      "description": "else until DELETE /api/sim/fault"},
+                       "sensor": {"oneOf": [{"type": "integer", "enum": [1, 2]},
+                                            {"const": "both"}],
+                                  "default": 1,
+                                  "description": "the thermistor a sensor fault is on; "
+                                                 "not for faults of the kit as a whole"},
+                       "coupling": {"type": "number", "exclusiveMinimum": 0,
+                                    "exclusiveMaximum": 1,
+                                    "description": "sensor_partial only (and required "
+                                                   "there): the share of the pad's heat "
+                                                   "the bead still gets"}},
     },
     "SimFaults": {"type": "object", "required": ["faults"],
                   "properties": {"faults": {"type": "array", "items": {"type": "string"}}}},
@@ -249,8 +262,8 @@ RESPONSES = {
     "Unavailable": _json(_ref("Error"), "the kit's daemon is not answering"),
 }
 
-PAIRED = [{"cookie": [], "csrf": []}, {"bearer": []}]
-PAIRED_READ = [{"cookie": []}, {"bearer": []}]
+PAIRED: list[dict[str, list[str]]] = [{"cookie": [], "csrf": []}, {"bearer": []}]
+PAIRED_READ: list[dict[str, list[str]]] = [{"cookie": []}, {"bearer": []}]
 OPEN: list[dict[str, list[str]]] = []
 
 
