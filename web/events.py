@@ -182,34 +182,41 @@ class StatusHub:
             return self._snap
 
     def _poll(self) -> Snapshot | None:
-        status: dict[str, Any] | None = None
-        error: str | None = None
         try:
-            status = dict(self._fetch())
+            status: dict[str, Any] | None = dict(self._fetch())
         except (DaemonUnavailable, DaemonError, OSError, ValueError):
-            error = UNAVAILABLE
+            status = None
         with self._cond:
-            snap = self._snap
-            if status is None:
-                if snap is not None and snap.error is not None:
-                    return snap
-                self._snap = Snapshot((snap.seq + 1) if snap else 0, None,
-                                      snap.stages_seq if snap else 0,
-                                      snap.stages if snap else None, error)
-                self._sent = None
+            snap = self._unavailable() if status is None else self._changed(status)
+            if snap is not self._snap:
+                self._snap = snap
                 self._cond.notify_all()
-                return self._snap
-            stages = status.pop("stages", None)
-            stages_changed = snap is None or stages != snap.stages
-            if snap is not None and not stages_changed and snap.error is None \
-                    and not significant(self._sent, status):
-                return snap
-            stages_seq = (snap.stages_seq if snap else 0) + (1 if stages_changed else 0)
-            self._snap = Snapshot((snap.seq + 1) if snap else 0, status, stages_seq,
-                                  stages if stages_changed or snap is None else snap.stages)
+            return snap
+
+    def _unavailable(self) -> Snapshot:
+        """The snapshot once the daemon did not answer (under the lock)."""
+        snap = self._snap
+        if snap is None:
+            return Snapshot(0, None, 0, None, UNAVAILABLE)
+        if snap.error is not None:
+            return snap
+        self._sent = None
+        return Snapshot(snap.seq + 1, None, snap.stages_seq, snap.stages, UNAVAILABLE)
+
+    def _changed(self, status: dict[str, Any]) -> Snapshot:
+        """The snapshot for a fresh ``status``: the same one unless something the page
+        shows changed (under the lock)."""
+        snap = self._snap
+        stages = status.pop("stages", None)
+        if snap is None:
             self._sent = status
-            self._cond.notify_all()
-            return self._snap
+            return Snapshot(0, status, 1, stages)
+        stages_changed = stages != snap.stages
+        if not stages_changed and snap.error is None and not significant(self._sent, status):
+            return snap
+        self._sent = status
+        return Snapshot(snap.seq + 1, status, snap.stages_seq + (1 if stages_changed else 0),
+                        stages if stages_changed else snap.stages)
 
     def wait(self, after_seq: int, timeout_s: float) -> Snapshot | None:
         """The newest snapshot once it is newer than ``after_seq``; None on time-out."""
