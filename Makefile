@@ -50,7 +50,7 @@ test: $(TEST_STAMP)
 
 # The inner loop: everything but the system tests (processes, browser, install, kill -9).
 test-fast: $(TEST_STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	NAPEKIT_TEST_FAST=1 $(BIN)/python -m pytest -m "not slow"
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench

@@ -74,6 +74,7 @@ def test_reference_pad_meets_every_requirement():
     pads.pad(20.0, 240.0, 15.0, 30.0),
 ], ids=lambda p: f"{p.heater_w:g}W-{p.heat_capacity_j_per_k:g}JK-lag{p.sensor_lag_s:g}"
                  f"-amb{p.ambient_c:g}")
+@pytest.mark.slow  # whole sessions on a grid of pads
 def test_extreme_pads_meet_every_requirement(params):
     assert pads.feasibility(params, TARGET_C)["status"] == "ok"
     _assert_requirements(_run(params))
@@ -96,6 +97,7 @@ def test_lag_limited_pad_trades_speed_for_no_overshoot():
 
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 7])
 def test_fast_pad_behind_slow_sensor_in_a_mild_room_holds_without_sagging(seed):
     # 20 W into 60 J/K behind a 15 s sensor at 22 °C: the first cut comes just before the
@@ -113,6 +115,7 @@ def test_fast_pad_behind_slow_sensor_in_a_mild_room_holds_without_sagging(seed):
     assert res["switches_per_10s"] <= 1.0, res
     assert res["time_to_target_s"] is not None and res["time_to_target_s"] <= 130.0, res
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(heater_w=st.floats(6.0, 20.0), heat_capacity=st.floats(60.0, 240.0),

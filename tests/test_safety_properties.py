@@ -21,6 +21,7 @@ from firmware.errors import CommandError
 from firmware.plant import PadParams
 from firmware.sim_hw import FAULTS
 from tests.conftest import AlwaysHeat, KitBench
+from tests.speed import examples
 
 SENSOR_FAULTS = ("thermistor_open", "thermistor_short", "adc_spike")
 
@@ -125,6 +126,6 @@ class KitSafety(RuleBasedStateMachine):
 
 
 KitSafety.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=25, deadline=None,
+    max_examples=examples(40), stateful_step_count=25, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 TestKitSafety = KitSafety.TestCase
