@@ -139,6 +139,15 @@ class PadController:
         """What was learnt about the pad, or ``None`` while it is still being learnt."""
         return self._est.model
 
+    def restore(self, model: PadModel) -> None:
+        """Start from a pad profile learnt in an earlier life of the daemon (the store
+        keeps it across restarts), as if this instance had learnt it.
+
+        Hazard: a stored profile of another pad, or of a pad whose sensors have since come
+        loose, is wrong; the supervisor compares each session against it.
+        """
+        self._est.model = model
+
     @property
     def reading_stuck(self) -> bool:
         """Whether heat is withheld because the reading did not move through
