@@ -29,15 +29,16 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config)
-        scenario = load_scenario(args.scenario)
+        scenario = load_scenario(args.scenario, base_config=config)
     except (ScenarioError, ConfigError) as exc:
         print(f"napekit simulate: bad scenario: {exc}", file=sys.stderr)
         return 2
+    # The kit is the config file's with the scenario's [hardware.*] tables over it.
     if args.trace:
         with open(args.trace, "w", encoding="utf-8") as out:
-            run_scenario(scenario, out, config=config)
+            run_scenario(scenario, out)
     else:
-        run_scenario(scenario, sys.stdout, config=config)
+        run_scenario(scenario, sys.stdout)
     return 0
 
 

@@ -1,9 +1,11 @@
 """The kit: devices, supervisor, control, session, buzzer and store, advanced by one tick.
 
-Every tick (≥ 10 Hz): button edges become presses; the thermistor is read; the supervisor
-judges the sample and may latch a fault; control proposes a relay state only while the
-session heats; the relay choke point applies ``proposal and supervisor allows``; timers
-advance; the buzzer is updated. Commands from a phone (through the daemon's socket) and
+Every tick (≥ 10 Hz): button edges become presses; every thermistor and the supply
+feedback are read; the supervisor judges them and may latch a fault; control proposes a
+relay state on the hotter reading only while the session heats; the relay choke point
+applies ``proposal and supervisor allows``; timers advance; the buzzer is updated. What
+the supervisor must remember across restarts (the day's dose, the pad profile) goes
+through :mod:`firmware.kit_memory`. Commands from a phone (through the daemon's socket) and
 from a scenario go through :meth:`Kit.command`, under the same lock, validated here again.
 Pairing and phones are :mod:`firmware.pairing`'s; the kit only routes their commands.
 
@@ -30,13 +32,15 @@ from firmware.config import HardwareConfig
 from firmware.control import Controller, default_controller
 from firmware.devices import KitDevices
 from firmware.errors import CommandError, SettingsError
+from firmware.kit_memory import KitMemory
+from firmware.kit_status import fault_status, kit_status, round_c
 from firmware.pairing import Pairing
 from firmware.routine import Routine, load_routine
 from firmware.session import Session
 from firmware.settings import Settings, apply_update, default_settings
 from firmware.states import Fault, State
 from firmware.store import Store
-from firmware.supervisor import Judgement, Supervisor
+from firmware.supervisor import Judgement, Supervisor, Veto
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +84,15 @@ class Kit:
         self.routine = routine or load_routine()
         self._listener = listener
         self._lock = threading.RLock()
-        self.supervisor = Supervisor(now)
+        self.sensors = len(self.devices.thermometers)
+        self.target_max_c = L.TARGET_MAX_C if self.sensors == 2 else L.ONE_SENSOR_TARGET_MAX_C
+        self.supervisor = Supervisor(now, sensors=self.sensors,
+                                     feedback=self.devices.feedback is not None)
+        self._controller_factory = controller_factory
         self.controller = controller_factory()
+        self.memory = KitMemory(store, self.supervisor, clock)
+        self.memory.restore(self.controller)
+        self._held = False  # this session reached the warm-up (a profile is learnt then)
         self.presses = PressDetector()
         self.buzzer = BuzzerPlayer(self.devices.buzzer.sound, on_play=self._buzzer_played)
         self.pairing = Pairing(store, self.buzzer.play)
@@ -90,10 +101,11 @@ class Kit:
         self.session_id: int | None = None
         self.max_temp_c: float | None = None
         self._next_sample_s = now
-        self.fault: dict[str, str] | None = None
+        self.fault: dict[str, Any] | None = None
         self.last_tick_s = now
         self._commands: dict[str, SessionHandler] = {**self.pairing.commands(),
-                                              **self._session_commands()}
+                                              **self._session_commands(),
+                                              **self._profile_commands()}
         interrupted = self.store.close_unfinished_sessions()
         if interrupted:
             log.warning("%d session(s) were interrupted by a restart; heat stays off",
@@ -101,7 +113,7 @@ class Kit:
         latched = self.store.latched_faults()
         if latched:
             fault = _restored_fault(latched[-1]["code"])
-            self.fault = {"code": fault.value, "message": fault.message}
+            self.fault = fault_status(fault)
             self.session.fault(now, fault)
             self.buzzer.play(ALARM, now)
 
@@ -144,10 +156,20 @@ class Kit:
 
     # -- set-up ---------------------------------------------------------------------------
     def _load_settings(self) -> Settings:
+        """The stored settings. A stored target above this kit's cap (a kit rebuilt with one
+        sensor) is never used: it comes down to the cap, loudly."""
         defaults = default_settings(self.routine)
         stored = self.store.load_settings()
+        target = stored.get("target_c")
+        if isinstance(target, int | float) and not isinstance(target, bool) \
+                and target > self.target_max_c:
+            log.error("stored target %s °C is above this kit's cap of %s °C (one sensor): "
+                      "using the cap", target, self.target_max_c)
+            self.store.event("settings_capped", {"target_c": target, "cap_c": self.target_max_c})
+            stored = {**stored, "target_c": self.target_max_c}
+            self.store.save_settings({"target_c": self.target_max_c})
         try:
-            return apply_update(defaults, stored, self.routine)
+            return apply_update(defaults, stored, self.routine, target_max_c=self.target_max_c)
         except SettingsError as exc:
             log.error("stored settings are invalid (%s); using defaults", exc)
             self.store.event("settings_reset", {"error": str(exc)})
@@ -167,6 +189,8 @@ class Kit:
         self._emit(row)
         if state == State.PREHEAT:
             self.controller.reset(self.clock.monotonic())
+        elif state == State.WARMUP:
+            self._held = True
 
     def play(self, pattern: str) -> None:
         self.buzzer.play(pattern, self.clock.monotonic())
@@ -176,13 +200,17 @@ class Kit:
 
     def session_started(self) -> None:
         now = self.clock.monotonic()
-        self.supervisor.begin_heating_session(now)
+        self.supervisor.begin_heating_session(now, self.clock.wall())
         self.max_temp_c = self.supervisor.temp_c
         self._next_sample_s = now
+        self._held = False
         self.session_id = self.store.start_session(self.settings.target_c, self.settings.hold_min)
 
     def session_ended(self, outcome: str) -> None:
         self.supervisor.end_session()
+        # A healthy session: it held the target and ended without a fault.
+        self.memory.session_ended(self.controller,
+                                  healthy=self._held and outcome != State.FAULT.value)
         if self.session_id is not None:
             self.store.end_session(self.session_id, outcome, stages=self.session.stages_reached,
                                    max_temp_c=self.max_temp_c,
@@ -213,31 +241,38 @@ class Kit:
         if temp is not None and s.active:
             self.max_temp_c = temp if self.max_temp_c is None else max(self.max_temp_c, temp)
         s.tick(now, temp, verdict.dose_reached)
+        self.memory.flush_dose()
         self._record_sample(now, temp)
         self.pairing.expire(now)
         self.buzzer.update(now)
         self._update_led(now)
 
     def _judge(self, now: float) -> tuple[float | None, Judgement]:
-        """Read the thermistor and let the supervisor judge it; a fault it raises turns the
-        relay off here and now (its path) and latches. Returns (reading or None, verdict)."""
-        sample = self.devices.thermometer.read()
+        """Read every thermistor and the supply feedback and let the supervisor judge them;
+        a fault it raises turns the relay off here and now (its path) and latches. Returns
+        (the hotter reading, or None without a fresh one on every sensor; the verdict)."""
+        samples = [thermometer.read() for thermometer in self.devices.thermometers]
+        feedback = self.devices.feedback
         s = self.session
-        verdict = self.supervisor.judge(now, sample, self.relay.is_on, s.state,
+        verdict = self.supervisor.judge(now, samples, self.relay.is_on, s.state,
                                         self.settings.target_c, s.since_s,
-                                        faulted=s.state == State.FAULT)
+                                        faulted=s.state == State.FAULT,
+                                        powered=None if feedback is None else feedback.powered,
+                                        wall_s=self.clock.wall())
         if verdict.fault is not None:
             self.relay.force_off(now)
             self._latch(Fault(verdict.fault), now)
-        temp = self.supervisor.temp_c if verdict.reason != "no valid sample" else None
+        temp = self.supervisor.temp_c if verdict.reason != Veto.NO_SAMPLE else None
         return temp, verdict
 
     def _record_sample(self, now: float, temp: float | None) -> None:
-        """Once a second while heating: the reading and the relay into the session's log."""
+        """Once a second while heating: the readings and the relay into the session's log."""
         if self.session.heating and self.session_id is not None and \
                 now >= self._next_sample_s - 1e-9:
             self._next_sample_s = now + SAMPLE_EVERY_S
-            self.store.add_sample(self.session_id, self.clock.wall(), temp, self.relay.is_on)
+            readings = [round_c(c) for c in self.supervisor.readings] + [None]
+            self.store.add_sample(self.session_id, self.clock.wall(), temp, self.relay.is_on,
+                                  temp1_c=readings[0], temp2_c=readings[1])
 
     def service(self) -> None:
         """Between ticks: presses and timers only (buzzer edges, stage ends), no sampling."""
@@ -275,12 +310,16 @@ class Kit:
     def _latch(self, fault: Fault, now: float) -> None:
         if self.fault is not None and self.fault["code"] == fault:
             return
-        self.fault = {"code": fault.value, "message": fault.message}
+        self.fault = fault_status(fault)
         log.error("FAULT %s: %s", fault.value, fault.message)
         try:
             self.store.latch_fault(fault.value, fault.message, self.session_id)
         except Exception:  # the fault stays latched in memory; heat stays off
             log.exception("could not store fault %s", fault.value)
+        if self.session.state == State.FAULT:
+            # A fault on top of a latched one (the pad is powered: unplug it) is news too.
+            self._emit({"kind": "state", "state": State.FAULT.value, "stage": None,
+                        "fault": fault.value})
         self.session.fault(now, fault)
         self.session_id = None
         self.buzzer.play(ALARM, now)
@@ -380,7 +419,8 @@ class Kit:
         if not args:
             return self.settings.as_dict()
         try:
-            new = apply_update(self.settings, args, self.routine)
+            new = apply_update(self.settings, args, self.routine,
+                               target_max_c=self.target_max_c)
         except SettingsError as exc:
             raise CommandError(400, exc.message, exc.field) from exc
         self.store.save_settings(new.as_dict())
@@ -406,35 +446,29 @@ class Kit:
     def _cmd_routine(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
         return self.routine.as_dict()
 
+    # -- the pad profile (napekit profile show / reset, on the kit's terminal) -------------
+    def _profile_commands(self) -> dict[str, SessionHandler]:
+        return {"profile": self._cmd_profile, "profile_reset": self._cmd_profile_reset}
+
+    def _cmd_profile(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
+        self._no_args(args)
+        return self.memory.profile_status()
+
+    def _cmd_profile_reset(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
+        """Forget the pad (a new one is fitted); the control law starts afresh too."""
+        self._no_args(args)
+        if self.session.heating:
+            raise CommandError(409, "the pad is heating: reset the profile once the kit is "
+                                    "idle")
+        self.memory.reset_profile()
+        self.controller = self._controller_factory()
+        return self.memory.profile_status()
+
     # -- status -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """The kit's state as the page, ``napekit status`` and the API show it."""
         with self.locked() as now:
-            s = self.session
-            remaining = s.remaining_s(now)
-            stages = [{"id": st.id, "title": st.title, "instruction": st.instruction,
-                       "caution": st.caution, "duration_s": s.stage_duration_s(i)}
-                      for i, st in enumerate(self.routine.stages)]
-            phase = self.routine.phases.get(s.state)
-            temp = self.supervisor.temp_c
-            return {
-                "state": s.state.value,
-                "stage": s.stage,
-                "stage_index": s.stage_index,
-                "stages": stages,
-                "remaining_s": None if remaining is None else round(remaining, 1),
-                "waiting": s.waiting,
-                "phase": phase,
-                "temp_c": None if temp is None else round(temp, 2),
-                "target_c": self.settings.target_c,
-                "relay": self.relay.is_on,
-                "dose_cem43": round(self.supervisor.dose_cem43, 4),
-                "heat_on_s": round(self.supervisor.heat_on_s, 1),
-                "fault": dict(self.fault) if self.fault else None,
-                "buzzer": self.buzzer.current,
-                "pairing_requests": self.pairing.pending(now),
-                "sim": self.sim,
-            }
+            return kit_status(self, now)
 
     # -- shutdown -------------------------------------------------------------------------
     def close(self) -> None:

@@ -1,7 +1,8 @@
 """The kit's memory: SQLite (standard library, WAL) in the data directory.
 
-Holds settings, sessions with their once-a-second samples, latched faults, events and
-paired phones. The firmware daemon is its only writer.
+Holds settings, sessions with their once-a-second samples, latched faults, events, the
+last days' thermal dose, the pad profile and paired phones. The firmware daemon is its
+only writer.
 
 Crash safety: every write is one transaction, committed at once (samples once a second),
 with ``synchronous=FULL`` on the kit, so killing the process at any moment loses at most
@@ -50,7 +51,9 @@ CREATE TABLE IF NOT EXISTS samples (
     session_id INTEGER NOT NULL REFERENCES sessions(id),
     t_s REAL NOT NULL,
     temp_c REAL,
-    relay INTEGER NOT NULL
+    relay INTEGER NOT NULL,
+    temp1_c REAL,
+    temp2_c REAL
 );
 CREATE INDEX IF NOT EXISTS samples_by_session ON samples(session_id, t_s);
 CREATE TABLE IF NOT EXISTS faults (
@@ -66,6 +69,20 @@ CREATE TABLE IF NOT EXISTS events (
     at REAL NOT NULL,
     kind TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS dose (
+    at REAL NOT NULL,
+    cem43 REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dose_by_time ON dose(at);
+CREATE TABLE IF NOT EXISTS profile (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    lag_s REAL NOT NULL,
+    lag_sigma_s REAL NOT NULL,
+    rise_c_per_s REAL NOT NULL,
+    tau_s REAL NOT NULL,
+    ambient_c REAL NOT NULL,
+    saved_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS phones (
     id INTEGER PRIMARY KEY,
@@ -105,6 +122,7 @@ class Store:
             if row is None or row[0] != "ok":
                 raise sqlite3.DatabaseError(f"integrity check failed: {row}")
             db.executescript(SCHEMA)
+            _add_missing_columns(db, "samples", {"temp1_c": "REAL", "temp2_c": "REAL"})
         except sqlite3.DatabaseError:
             db.close()
             raise
@@ -166,10 +184,13 @@ class Store:
             return _rowid(cur)
 
     def add_sample(self, session_id: int, t_s: float, temp_c: float | None,
-                   relay: bool) -> None:
+                   relay: bool, temp1_c: float | None = None,
+                   temp2_c: float | None = None) -> None:
+        """One sample: the hotter reading (``temp_c``), each sensor's, the relay."""
         with self._tx() as db:
-            db.execute("INSERT INTO samples(session_id, t_s, temp_c, relay) VALUES (?,?,?,?)",
-                       (session_id, t_s, temp_c, int(relay)))
+            db.execute("INSERT INTO samples(session_id, t_s, temp_c, relay, temp1_c, temp2_c) "
+                       "VALUES (?,?,?,?,?,?)",
+                       (session_id, t_s, temp_c, int(relay), temp1_c, temp2_c))
 
     def update_session(self, session_id: int, **fields: Any) -> None:
         allowed = {"ended_at", "outcome", "stages", "max_temp_c", "dose_cem43", "heat_on_s"}
@@ -205,9 +226,10 @@ class Store:
         row = rows[0]
         row["stages"] = json.loads(row["stages"])
         row["samples"] = [
-            {"t_s": s["t_s"], "temp_c": s["temp_c"], "relay": bool(s["relay"])}
-            for s in self._query("SELECT t_s, temp_c, relay FROM samples WHERE session_id = ? "
-                                 "ORDER BY t_s", (session_id,))
+            {"t_s": s["t_s"], "temp_c": s["temp_c"], "temp1_c": s["temp1_c"],
+             "temp2_c": s["temp2_c"], "relay": bool(s["relay"])}
+            for s in self._query("SELECT t_s, temp_c, temp1_c, temp2_c, relay FROM samples "
+                                 "WHERE session_id = ? ORDER BY t_s", (session_id,))
         ]
         return row
 
@@ -238,6 +260,41 @@ class Store:
             r["detail"] = json.loads(r["detail"])
         return rows
 
+    # -- the day's dose and the pad profile (firmware.kit_memory) -------------------------
+    def add_dose(self, at: float, cem43: float) -> None:
+        """A CEM43 dose given up to wall time ``at``; entries older than two days go."""
+        with self._tx() as db:
+            db.execute("INSERT INTO dose(at, cem43) VALUES (?, ?)", (at, cem43))
+            db.execute("DELETE FROM dose WHERE at < ?", (at - 2 * 86400.0,))
+
+    def dose_since(self, since: float) -> list[tuple[float, float]]:
+        """Every dose entry after wall time ``since``, oldest first."""
+        return [(r["at"], r["cem43"]) for r in
+                self._query("SELECT at, cem43 FROM dose WHERE at > ? ORDER BY at", (since,))]
+
+    def load_profile(self) -> dict[str, Any] | None:
+        rows = self._query("SELECT lag_s, lag_sigma_s, rise_c_per_s, tau_s, ambient_c, "
+                           "saved_at FROM profile WHERE id = 1")
+        if not rows:
+            return None
+        row = rows[0]
+        if row["tau_s"] < 0:  # SQLite has no infinity literal we trust: stored as -1
+            row["tau_s"] = float("inf")
+        return row
+
+    def save_profile(self, profile: dict[str, float]) -> None:
+        tau_s = profile["tau_s"]
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO profile(id, lag_s, lag_sigma_s, rise_c_per_s, "
+                       "tau_s, ambient_c, saved_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
+                       (profile["lag_s"], profile["lag_sigma_s"], profile["rise_c_per_s"],
+                        tau_s if tau_s != float("inf") else -1.0, profile["ambient_c"],
+                        self._wall()))
+
+    def clear_profile(self) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM profile")
+
     # -- phones -------------------------------------------------------------------------
     def add_phone(self, name: str, token_hash: str) -> int:
         with self._tx() as db:
@@ -263,6 +320,15 @@ class Store:
             cur = db.execute("UPDATE phones SET revoked_at = ? WHERE id = ? AND revoked_at "
                              "IS NULL", (self._wall(), phone_id))
             return cur.rowcount == 1
+
+
+def _add_missing_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    """A store made by an older version gains the columns this one writes (NULL in old
+    rows)."""
+    have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def _rowid(cur: sqlite3.Cursor) -> int:

@@ -1,0 +1,112 @@
+"""What the supervisor must remember across restarts: the day's dose and the pad profile.
+
+The supervisor is pure (no store, no clock); the kit owns one :class:`KitMemory` that moves
+its memory to and from the store:
+
+* **Dose.** Each :class:`~firmware.safety.dose.DoseBook` entry goes to the store's dose
+  table as it is made (about every 0.05 CEM43, and at the end of every session), stamped
+  with the kit's wall clock; at boot the last 24 hours are read back. So stops, new
+  sessions and restarts (``kill -9`` included) all count against one budget.
+* **Pad profile.** After a healthy session (it started from a pad at rest, held the
+  target and ended without a fault) the control law's learnt model is stored, once, with
+  the heating rate the session's readings showed against that model (so the profile
+  predicts exactly what the check compares): later sessions are judged against it
+  (:mod:`firmware.safety.profile`) and the control law starts from it after a restart.
+  It is kept until ``napekit profile reset`` (a new pad) forgets it; the next healthy
+  session then stores the new pad.
+
+Hazard: the profile is only as good as the session it was learnt in. It is stored once and
+never drifts with later sessions, so sensors that loosen slowly over weeks are still
+compared with the pad as it was when it was good.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from firmware import limits as L
+from firmware.clock import Clock
+from firmware.control import PadModel
+from firmware.safety.dose import DoseBook
+from firmware.safety.profile import PadProfile
+from firmware.store import Store
+from firmware.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+class KitMemory:
+    def __init__(self, store: Store, supervisor: Supervisor, clock: Clock) -> None:
+        self.store = store
+        self.supervisor = supervisor
+        self.clock = clock
+
+    # -- boot -----------------------------------------------------------------------------
+    def restore(self, controller: Any) -> None:
+        """The last day's dose and the stored profile into the supervisor; the profile into
+        the control law too (when it takes one)."""
+        wall_s = self.clock.wall()
+        self.supervisor.dose = DoseBook(self.store.dose_since(wall_s - L.DOSE_WINDOW_S))
+        profile = self.stored_profile()
+        self.supervisor.set_profile(profile)
+        if profile is not None:
+            self.give_controller(controller, profile)
+
+    def stored_profile(self) -> PadProfile | None:
+        row = self.store.load_profile()
+        if row is None:
+            return None
+        try:
+            profile = PadProfile(lag_s=row["lag_s"], lag_sigma_s=row["lag_sigma_s"],
+                                 rise_c_per_s=row["rise_c_per_s"], tau_s=row["tau_s"],
+                                 ambient_c=row["ambient_c"])
+        except (KeyError, TypeError):
+            profile = None
+        if profile is None or not profile.usable:
+            log.error("the stored pad profile is unusable (%r): ignored", row)
+            return None
+        return profile
+
+    @staticmethod
+    def give_controller(controller: Any, profile: PadProfile) -> None:
+        restore = getattr(controller, "restore", None)
+        if restore is not None:
+            restore(PadModel(lag_s=profile.lag_s, lag_sigma_s=profile.lag_sigma_s,
+                             rise_c_per_s=profile.rise_c_per_s, tau_s=profile.tau_s,
+                             ambient_c=profile.ambient_c))
+
+    # -- while running --------------------------------------------------------------------
+    def flush_dose(self, force: bool = False) -> None:
+        """The dose not yet stored, into the store (each step of FLUSH_CEM43, or all of it
+        when ``force``)."""
+        wall_s = self.clock.wall()
+        amount = self.supervisor.dose.take_pending(wall_s, force)
+        if amount is not None:
+            self.store.add_dose(wall_s, amount)
+
+    def session_ended(self, controller: Any, healthy: bool) -> None:
+        """The session's dose stored; the pad's profile stored after a first healthy one."""
+        self.flush_dose(force=True)
+        if not healthy or self.supervisor.profile.profile is not None:
+            return
+        learnt = PadProfile.from_model(getattr(controller, "model", None))
+        rise = None if learnt is None else self.supervisor.profile.fitted_rise(learnt)
+        if learnt is None or rise is None:
+            return  # nothing learnt, or not from a pad at rest: a later session stores it
+        profile = replace(learnt, rise_c_per_s=rise)
+        self.store.save_profile(profile.as_dict())
+        self.supervisor.set_profile(profile)
+        log.info("pad profile stored: %s", profile)
+
+    def reset_profile(self) -> None:
+        """Forget the pad (a new pad is fitted): the next healthy session stores anew."""
+        self.store.clear_profile()
+        self.supervisor.set_profile(None)
+        log.warning("pad profile reset: the next healthy session stores the pad anew")
+
+    def profile_status(self) -> dict[str, Any]:
+        profile = self.supervisor.profile.profile
+        return {"profile": None if profile is None else profile.as_dict(),
+                "saved_at": (self.store.load_profile() or {}).get("saved_at")}

@@ -1,0 +1,123 @@
+"""One thermistor judged on its own, every sample: range, rails, bursts, staleness, a
+frozen count.
+
+Every enabled thermistor has its :class:`SensorWatch`. A sample that is no reading (at a
+rail, outside the plausible range, not a number) vetoes heat at that sample; three in a
+row latch ``sensor_open`` / ``sensor_short``; bad samples that keep coming back in bursts
+(a loose connector) latch the same fault before the relay can chatter; no valid sample for
+0.5 s vetoes heat and for 2 s latches ``sensor_stale``; a raw count that never moved
+through 60 s of relay-on time latches ``sensor_stale``.
+
+Hazard: a two-sensor kit does not carry on with one sensor. Any sensor without a valid
+reading now vetoes heat, and a failed sensor latches its fault.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from firmware import limits as L
+from firmware.states import Fault
+from firmware.thermistor import Sample
+
+
+def classify(sample: Sample) -> tuple[float | None, Fault | None]:
+    """(reading, None) for a valid sample; (None, the fault it points to) for one that is
+    no reading: at a rail or outside the plausible range, or not a number (a NaN compares
+    false with every limit)."""
+    t = sample.temp_c
+    if t is not None and not math.isfinite(t):
+        t = None
+    is_open = sample.raw >= L.RAW_HIGH_LIMIT or (t is not None and t < L.SENSOR_MIN_C)
+    is_short = sample.raw <= L.RAW_LOW_LIMIT or (t is not None and t > L.SENSOR_MAX_C)
+    if is_open:
+        return None, Fault.SENSOR_OPEN
+    if is_short or t is None:
+        return None, Fault.SENSOR_SHORT
+    return t, None
+
+
+class SensorWatch:
+    """Thermistor ``index`` (1 or 2): its reading this tick and what it has shown lately.
+
+    :meth:`take` is the accounting (every tick, whatever is latched); the ``*_fault``
+    methods are what the supervisor's checks ask.
+    """
+
+    def __init__(self, index: int, now_s: float) -> None:
+        self.index = index
+        self.reading_c: float | None = None  # this tick's valid reading
+        self.last_c: float | None = None  # the last valid reading
+        self.last_valid_s = now_s
+        self.raw: int | None = None
+        self.bad_in_row = 0
+        self.bad_kind: Fault | None = None  # what this tick's bad sample points to
+        self._last_bad_kind: Fault = Fault.SENSOR_OPEN
+        self._bursts: deque[float] = deque()  # start times of recent runs of bad samples
+        self._last_raw: int | None = None
+        self.unchanged_on_s = 0.0  # relay-on seconds with this raw count
+
+    def take(self, now_s: float, sample: Sample | None, relay_on: bool, dt_s: float) -> bool:
+        """Account for this tick's sample (``None``: the ADC read failed). Returns whether
+        the sample was out of range (heat off at that sample)."""
+        self.reading_c = None
+        self.bad_kind = None
+        if sample is None:
+            return False
+        self.raw = sample.raw
+        self._count_unchanged(sample.raw, relay_on, dt_s)
+        reading_c, self.bad_kind = classify(sample)
+        if reading_c is None:
+            if self.bad_in_row == 0:
+                self._bursts.append(now_s)
+            self.bad_in_row += 1
+            self._last_bad_kind = self.bad_kind or Fault.SENSOR_SHORT
+            return True
+        self.bad_in_row = 0
+        self.last_valid_s = now_s
+        self.reading_c = self.last_c = reading_c
+        return False
+
+    def _count_unchanged(self, raw: int, relay_on: bool, dt_s: float) -> None:
+        if raw != self._last_raw:
+            self._last_raw = raw
+            self.unchanged_on_s = 0.0
+        elif relay_on:
+            self.unchanged_on_s += dt_s
+
+    def fresh(self, now_s: float) -> bool:
+        """Whether the last valid reading is recent enough to heat on."""
+        return now_s - self.last_valid_s < L.NO_SAMPLE_HEAT_OFF_S
+
+    def range_fault(self, now_s: float) -> Fault | None:
+        """Out of range for three samples in a row, or in bursts that keep coming back."""
+        if self.bad_kind is not None and self.bad_in_row >= L.OUT_OF_RANGE_SAMPLES_TO_LATCH:
+            return self.bad_kind
+        bursts = self._bursts
+        while bursts and now_s - bursts[0] > L.INTERMITTENT_WINDOW_S:
+            bursts.popleft()
+        if len(bursts) >= L.INTERMITTENT_BURSTS:
+            return self._last_bad_kind
+        return None
+
+    def stale_fault(self, now_s: float) -> Fault | None:
+        """No valid sample for ``NO_SAMPLE_FAULT_S``."""
+        if now_s - self.last_valid_s >= L.NO_SAMPLE_FAULT_S:
+            return Fault.SENSOR_STALE
+        return None
+
+    def stuck_fault(self) -> Fault | None:
+        """The raw count unchanged through ``STUCK_COUNT_RELAY_ON_S`` of relay-on time."""
+        if self.unchanged_on_s >= L.STUCK_COUNT_RELAY_ON_S:
+            return Fault.SENSOR_STALE
+        return None
+
+    def healthy_now(self, now_s: float) -> bool:
+        """A valid, fresh reading and no bad sample pending (for clearing a fault)."""
+        return self.last_c is not None and self.bad_in_row == 0 and self.fresh(now_s)
+
+    def reset(self) -> None:
+        """After a fault is cleared: the windows start afresh."""
+        self.unchanged_on_s = 0.0
+        self._bursts.clear()
