@@ -7,6 +7,7 @@
 | ``napekit selftest`` | bring-up checks on a real kit (``--sim`` for the simulated one) |
 | ``napekit calibrate`` | thermistor calibration against a reference thermometer |
 | ``napekit status``, ``napekit pair`` | ask the running daemon |
+| ``napekit profile show``, ``reset`` | the stored pad profile; reset it after fitting a new pad |
 | ``napekit config show`` | the effective hardware config as TOML |
 """
 
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from firmware import __version__, calibrate, client, launch, selftest
+from firmware import __version__, calibrate, client, launch, profile_cli, selftest
 from firmware.errors import ConfigError, NapekitError, ScenarioError
 from web import cli as web_cli
 
@@ -62,6 +63,8 @@ _MODULE_COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "calibrate": (calibrate, "calibrate the thermistor against a thermometer"),
     "status": (client, "the running kit's state"),
     "pair": (client, "a one-time pairing link and QR code for a new phone"),
+    "profile": (profile_cli, "the stored pad profile: show it, or reset it after fitting a "
+                             "new pad"),
 }
 
 

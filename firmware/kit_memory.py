@@ -9,9 +9,10 @@ its memory to and from the store:
   sessions and restarts (``kill -9`` included) all count against one budget.
 * **Pad profile.** After a healthy session (it started from a pad at rest, held the
   target and ended without a fault) the control law's learnt model is stored, once, with
-  the heating rate the session's readings showed against that model (so the profile
-  predicts exactly what the check compares): later sessions are judged against it
-  (:mod:`firmware.safety.profile`) and the control law starts from it after a restart.
+  the model the check fits to that session's readings (so the profile predicts exactly
+  what the check compares): later sessions are judged against it
+  (:mod:`firmware.safety.profile`) and the control law starts from its own model after a
+  restart.
   It is kept until ``napekit profile reset`` (a new pad) forgets it; the next healthy
   session then stores the new pad.
 
@@ -23,7 +24,6 @@ compared with the pad as it was when it was good.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 
 from firmware import limits as L
@@ -59,10 +59,8 @@ class KitMemory:
         if row is None:
             return None
         try:
-            profile = PadProfile(lag_s=row["lag_s"], lag_sigma_s=row["lag_sigma_s"],
-                                 rise_c_per_s=row["rise_c_per_s"], tau_s=row["tau_s"],
-                                 ambient_c=row["ambient_c"])
-        except (KeyError, TypeError):
+            profile = PadProfile(**{k: float(v) for k, v in row.items() if k != "saved_at"})
+        except (KeyError, TypeError, ValueError):
             profile = None
         if profile is None or not profile.usable:
             log.error("the stored pad profile is unusable (%r): ignored", row)
@@ -92,10 +90,9 @@ class KitMemory:
         if not healthy or self.supervisor.profile.profile is not None:
             return
         learnt = PadProfile.from_model(getattr(controller, "model", None))
-        rise = None if learnt is None else self.supervisor.profile.fitted_rise(learnt)
-        if learnt is None or rise is None:
+        profile = None if learnt is None else self.supervisor.profile.fit_profile(learnt)
+        if profile is None:
             return  # nothing learnt, or not from a pad at rest: a later session stores it
-        profile = replace(learnt, rise_c_per_s=rise)
         self.store.save_profile(profile.as_dict())
         self.supervisor.set_profile(profile)
         log.info("pad profile stored: %s", profile)

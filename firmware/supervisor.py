@@ -107,7 +107,8 @@ class Supervisor:
         self.feedback = feedback
         self._last_s = now_s
         self._relay_was_on = False
-        self._check_base: tuple[float, float] | None = None  # (reading, heat s since)
+        # The heating check: (each reading at its base, seconds of heat since).
+        self._check_base: tuple[tuple[float, ...], float] | None = None
         self._reported: set[Fault] = set()  # faults raised since the last clear
         self._asked_cache: dict[tuple[bool, str, bool], tuple[Check, ...]] = {}
         self.watches = [SensorWatch(i + 1, now_s) for i in range(sensors)]
@@ -138,8 +139,9 @@ class Supervisor:
     def set_profile(self, profile: PadProfile | None) -> None:
         """The stored pad profile each session is judged against (``None``: none)."""
         self.profile.profile = profile
-        lag = L.SENSOR_LAG_MAX_S if profile is None else \
-            min(L.SENSOR_LAG_MAX_S, 2.0 * (profile.lag_s + 2.0 * profile.lag_sigma_s) + 5.0)
+        lag = L.SENSOR_LAG_MAX_S if profile is None else min(
+            L.SENSOR_LAG_MAX_S,
+            2.0 * max(profile.lag_s + 2.0 * profile.lag_sigma_s, profile.check_lag_s) + 5.0)
         self.runaway.lag_bound_s = lag
 
     def dose_day_cem43(self, wall_s: float) -> float:
@@ -385,19 +387,23 @@ class Supervisor:
         return Fault.NO_HEAT if self.supply.no_supply() else None
 
     def _check_heating(self, tick: Tick) -> Fault | None:
-        """Relay on and well below target: the reading must gain 1 °C per 60 s of heat."""
+        """Relay on and the hotter reading well below target: a reading must gain 1 °C per
+        60 s of heat. On a two-sensor kit either may (the slower one lags a heating pad
+        most; a sensor off the pad is the detached and disagree checks' to find)."""
         temp = tick.temp_c
         if temp is None or temp >= tick.target_c - L.HEATING_CHECK_MARGIN_C:
             self._check_base = None
             return None
-        if self._check_base is None or temp >= self._check_base[0] + L.HEATING_CHECK_GAIN_C:
-            self._check_base = (temp, 0.0)
+        readings = tuple(w.last_c or 0.0 for w in self.watches)
+        base = self._check_base
+        if base is None or any(r >= b + L.HEATING_CHECK_GAIN_C
+                               for r, b in zip(readings, base[0], strict=True)):
+            self._check_base = (readings, 0.0)
             return None
         if not tick.relay_on:
             return None
-        base_temp, on_s = self._check_base
-        on_s += tick.dt_s
-        self._check_base = (base_temp, on_s)
+        on_s = base[1] + tick.dt_s
+        self._check_base = (base[0], on_s)
         if on_s < L.HEATING_CHECK_WINDOW_S:
             return None
         # A live thermistor's count moves with noise even on a cold pad; one frozen for

@@ -1,5 +1,4 @@
-"""The pad profile: what the control law learnt of the pad, stored, and each session
-checked against it.
+"""The pad profile: what was learnt of the pad, stored, and each session checked against it.
 
 Two sensors that are equally loose agree with each other, so the disagree check cannot see
 them. What they cannot hide is the pad's physics: a bead that reads
@@ -7,21 +6,25 @@ them. What they cannot hide is the pad's physics: a bead that reads
 the pad's time constant are unchanged), and the control law, holding that reading at the
 target, runs the true pad at ``ambient + (target - ambient) / c``.
 
-So a healthy session's model (:class:`PadProfile`: heating rate at full power, time
-constant, sensor lag) is kept in the store across restarts, and each later session that
-starts from a pad at rest is compared with it: the stored model, driven by the relay as it
-really was (the supply as sensed, where there is feedback), predicts how far the hotter
-reading should have risen above where the pad rested; the least-squares ratio of what the
-readings did to that prediction is the sensors' coupling times the supply's strength. A
-ratio below :data:`~firmware.limits.PROFILE_MIN_RATIO` for
+So after a healthy session the pad's profile (:class:`PadProfile`) is kept in the store
+across restarts: the control law's learnt model (given back to it at boot), and the model
+the check uses, fitted to that session's readings (:meth:`ProfileWatch.fit_profile`: the
+sensor lag and time constant that explain the readings best, searched around the control
+law's, and the heating rate the readings showed). Each later session that starts from a
+pad at rest is compared with it: the check's model, driven by the relay as it really was
+(the supply as sensed, where there is feedback), predicts how far the hotter reading
+should rise above where the pad rested (and where it was drifting to); the least-squares
+ratio of what the readings did to that prediction is the sensors' coupling times the
+supply's strength. A ratio below :data:`~firmware.limits.PROFILE_MIN_RATIO` for
 :data:`~firmware.limits.PROFILE_CONFIRM_S`, once the prediction has risen
 :data:`~firmware.limits.PROFILE_MIN_RISE_C`: ``sensor_disagree`` ("the sensors read far
 less heat than this pad gave before").
 
 Limits, said plainly: without a stored profile (a new kit, or after ``napekit profile
 reset``) nothing can tell equally loose sensors from a weaker pad. A session that starts
-with the pad not at rest (warm, still cooling) or without
-:data:`~firmware.limits.PROFILE_REST_S` of readings before the heat is not judged. The
+with the pad not at rest (still warming or cooling faster than
+:data:`~firmware.limits.PROFILE_REST_SLOPE_C_PER_S`), or without
+:data:`~firmware.limits.PROFILE_REST_S` of readings before the heat, is not judged. The
 supply's voltage moves the ratio too (about 10 % of heater power), so only sensors that
 lost about a fifth or more of the pad's heat are caught. A genuinely new, weaker pad looks
 like loose sensors: ``napekit profile reset`` on the kit's terminal forgets the old pad,
@@ -32,24 +35,42 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from firmware import limits as L
 from firmware.safety.blocks import BLOCK_S, Block
 from firmware.safety.runaway import slope_fit
 
+_NO_LOSS_TAU_S = 1e6  # a pad that showed no loss, for the arithmetic
+# The refit's search around the control law's lag and time constant (factors).
+_TAU_FACTORS = (0.4, 0.55, 0.7, 0.85, 1.0, 1.2, 1.45, 1.75, 2.1, 2.6, 3.2)
+_LAG_FACTORS = (0.5, 0.65, 0.8, 1.0, 1.25, 1.6, 2.0)
+# A fit that leaves more than this (RMS of one-second means, or this share of the
+# session's rise) unexplained is no profile to judge later sessions by.
+_FIT_RMS_C = 0.3
+_FIT_RMS_SHARE = 0.05
+
 
 @dataclass(frozen=True)
 class PadProfile:
-    """A pad as the control law learnt it (the fields of its model that the check uses,
-    and ``lag_sigma_s`` so the control law can be given it back)."""
+    """A pad: the control law's learnt model (``lag_s`` with ``lag_sigma_s``,
+    ``rise_c_per_s``, ``tau_s``, ``ambient_c``), and the check's (``check_*``: fitted to
+    the readings of the session it was stored after; the control law's where not given)."""
 
     lag_s: float
     lag_sigma_s: float
     rise_c_per_s: float
     tau_s: float  # math.inf when no loss showed
     ambient_c: float
+    check_lag_s: float = math.nan
+    check_tau_s: float = math.nan
+    check_rise_c_per_s: float = math.nan
+
+    def __post_init__(self) -> None:
+        for name in ("lag_s", "tau_s", "rise_c_per_s"):
+            if math.isnan(getattr(self, "check_" + name)):
+                object.__setattr__(self, "check_" + name, getattr(self, name))
 
     @classmethod
     def from_model(cls, model: Any) -> PadProfile | None:
@@ -65,82 +86,86 @@ class PadProfile:
 
     @property
     def usable(self) -> bool:
-        finite = all(math.isfinite(v) for v in (self.lag_s, self.lag_sigma_s,
-                                                self.rise_c_per_s, self.ambient_c))
-        return finite and self.lag_s > 0 and self.rise_c_per_s > 0 and self.tau_s > 0
+        values = (self.lag_s, self.lag_sigma_s, self.rise_c_per_s, self.ambient_c,
+                  self.check_lag_s, self.check_rise_c_per_s)
+        return (all(math.isfinite(v) for v in values) and self.lag_s > 0
+                and self.rise_c_per_s > 0 and self.tau_s > 0 and self.check_lag_s > 0
+                and self.check_rise_c_per_s > 0 and self.check_tau_s > 0)
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
-class _UnitModel:
-    """A profile's pad with a heater of 1 °C/s, driven block by block: how far its sensor
-    has risen (exact for the pad, and for a sensor behind a pad moving linearly)."""
+class _Response:
+    """A pad of time constant ``tau_s`` behind a sensor of lag ``lag_s``, heater 1 °C/s,
+    driven one block at a time (exact for the pad; exact for the sensor behind a pad that
+    moves linearly over the block). Also how far a drift at rest has gone by now (it
+    decays with the pad's time constant, as cooling towards the room does)."""
 
-    def __init__(self, profile: PadProfile) -> None:
-        self.lag_s = profile.lag_s
-        self.tau_s = profile.tau_s
-        self.true = self.sensor = 0.0
-        self.t = 0.0
+    def __init__(self, lag_s: float, tau_s: float) -> None:
+        tau_s = tau_s if math.isfinite(tau_s) else _NO_LOSS_TAU_S
+        self._tau = tau_s
+        self._a = math.exp(-BLOCK_S / lag_s)
+        self._d = math.exp(-BLOCK_S / tau_s)
+        self._k = lag_s * (1.0 - self._a) / BLOCK_S
+        self._true = 0.0
+        self.sensor = 0.0
+        self._decay = 1.0
 
-    def step(self, duty: float) -> float:
-        dt = BLOCK_S
-        if math.isfinite(self.tau_s):
-            true = duty * self.tau_s + (self.true - duty * self.tau_s) * math.exp(-dt / self.tau_s)
-        else:
-            true = self.true + duty * dt
-        a = math.exp(-dt / self.lag_s)
-        slope = (true - self.true) / dt
-        self.sensor = true + (self.sensor - self.true) * a - slope * self.lag_s * (1.0 - a)
-        self.true = true
-        self.t += dt
-        return self.sensor
-
-    def drift_c(self, drift_c_per_s: float) -> float:
-        """Where a pad drifting at ``drift_c_per_s`` at rest has drifted by now (its drift
-        decays with the pad's time constant, as cooling towards the room does)."""
-        if math.isfinite(self.tau_s):
-            return drift_c_per_s * self.tau_s * (1.0 - math.exp(-self.t / self.tau_s))
-        return drift_c_per_s * self.t
+    def step(self, duty: float) -> tuple[float, float]:
+        """(the sensor's rise, the drift's progress in °C per °C/s of drift)."""
+        goal = duty * self._tau
+        true = goal + (self._true - goal) * self._d
+        self.sensor = true + (self.sensor - self._true) * self._a - (true - self._true) * self._k
+        self._true = true
+        self._decay *= self._d
+        return self.sensor, self._tau * (1.0 - self._decay)
 
 
 class _Fit:
-    """Least squares of the readings' rise on the unit model's: the heating rate the
-    readings show, against that model."""
+    """Least squares of the readings' rise (less the drift at rest) on a response's: the
+    heating rate the readings show against that model, and what it leaves unexplained."""
 
-    def __init__(self, profile: PadProfile) -> None:
-        self.model = _UnitModel(profile)
-        self.num = self.den = 0.0
-        self.predicted_unit = 0.0
+    def __init__(self, lag_s: float, tau_s: float, drift_c_per_s: float) -> None:
+        self._response = _Response(lag_s, tau_s)
+        self._drift = drift_c_per_s
+        self._syy = self._syu = self._suu = 0.0
+        self._n = 0
+        self.unit_c = 0.0  # the model's rise now, per °C/s of heating rate
+        self.top_unit_c = 0.0
 
     def add(self, duty: float, rise_c: float) -> None:
-        unit = self.model.step(duty)
-        y = rise_c - self.model.drift_c(self._drift)
-        self.num += y * unit
-        self.den += unit * unit
-        self.predicted_unit = unit
-
-    def start(self, drift_c_per_s: float) -> _Fit:
-        self._drift = drift_c_per_s
-        return self
+        unit, drifted = self._response.step(duty)
+        y = rise_c - self._drift * drifted
+        self._syy += y * y
+        self._syu += y * unit
+        self._suu += unit * unit
+        self._n += 1
+        self.unit_c = unit
+        self.top_unit_c = max(self.top_unit_c, unit)
 
     def rise_c_per_s(self) -> float | None:
-        return self.num / self.den if self.den > 0 else None
+        return self._syu / self._suu if self._suu > 0 else None
+
+    def rms_c(self) -> float:
+        g = self.rise_c_per_s() or 0.0
+        rss = self._syy - 2.0 * g * self._syu + g * g * self._suu
+        return math.sqrt(max(0.0, rss) / max(1, self._n))
 
 
 class ProfileWatch:
     """One session against the stored profile, on one-second means of the hotter reading.
 
-    A session that starts from a pad at rest is also recorded, so that at its end the
-    heating rate the readings showed can be fitted to the control law's newly learnt
-    model (:meth:`fitted_rise`): the profile then stored predicts exactly what the check
-    will compare with.
+    A session that starts from a pad at rest is also recorded, so that at its end a new
+    profile can be fitted to it (:meth:`fit_profile`).
     """
 
     def __init__(self) -> None:
         self.profile: PadProfile | None = None
         self._rest: deque[tuple[float, bool]] = deque(maxlen=L.PROFILE_REST_S)
         self._rested = False  # this session started from a pad at rest
+        self._drift = 0.0
+        self._base_c = 0.0
         self._history: list[tuple[float, float]] = []  # (duty, rise above rest) per block
         self._fit: _Fit | None = None
         self._low_since_s: float | None = None
@@ -171,8 +196,9 @@ class ProfileWatch:
         self._base_c = sum(values) / len(values) + drift * mid * BLOCK_S
         self._drift = drift
         self._rested = True
-        if self.profile is not None:
-            self._fit = _Fit(self.profile).start(drift)
+        p = self.profile
+        if p is not None:
+            self._fit = _Fit(p.check_lag_s, p.check_tau_s, drift)
 
     def end(self) -> None:
         self._fit = None
@@ -196,35 +222,49 @@ class ProfileWatch:
         fit = self._fit
         assert fit is not None
         fit.add(duty, rise_c)
-        if profile.rise_c_per_s * fit.predicted_unit < L.PROFILE_MIN_RISE_C:
+        if profile.check_rise_c_per_s * fit.unit_c < L.PROFILE_MIN_RISE_C:
             return
         rise = fit.rise_c_per_s()
         if rise is None:
             return
-        self.ratio = rise / profile.rise_c_per_s
+        self.ratio = rise / profile.check_rise_c_per_s
         if self.ratio >= L.PROFILE_MIN_RATIO:
             self._low_since_s = None
         elif self._low_since_s is None:
             self._low_since_s = t_s
-
-    def fitted_rise(self, model: PadProfile) -> float | None:
-        """The heating rate this session's readings show against ``model``'s lag and time
-        constant; ``None`` unless the session started at rest and the model predicts a
-        rise of ``PROFILE_MIN_RISE_C`` or more."""
-        if not self._rested or not self._history:
-            return None
-        fit = _Fit(model).start(self._drift)
-        top = 0.0
-        for duty, rise_c in self._history:
-            fit.add(duty, rise_c)
-            top = max(top, fit.predicted_unit)
-        rise = fit.rise_c_per_s()
-        if rise is None or rise <= 0 or rise * top < L.PROFILE_MIN_RISE_C:
-            return None
-        return rise
 
     def outside(self, now_s: float) -> bool:
         """The session's pad far outside its profile for ``PROFILE_CONFIRM_S``."""
         since = self._low_since_s
         return self._fit is not None and since is not None and \
             now_s - since >= L.PROFILE_CONFIRM_S
+
+    # -- a new profile from this session --------------------------------------------------
+    def _fit_history(self, lag_s: float, tau_s: float) -> _Fit:
+        fit = _Fit(lag_s, tau_s, self._drift)
+        for duty, rise_c in self._history:
+            fit.add(duty, rise_c)
+        return fit
+
+    def fit_profile(self, learnt: PadProfile) -> PadProfile | None:
+        """``learnt`` (the control law's model after this session) with the check's model
+        fitted to this session's readings: the time constant, then the lag, then the time
+        constant again, each the best of a few around the control law's. ``None`` unless
+        the session started at rest, rose ``PROFILE_MIN_RISE_C`` and the fit explains the
+        readings (a session that does not fit is no yardstick)."""
+        if not self._rested or not self._history:
+            return None
+        tau0 = learnt.tau_s if math.isfinite(learnt.tau_s) else _NO_LOSS_TAU_S / 100.0
+        lag, tau = learnt.lag_s, tau0
+        for _ in range(2):
+            tau = min((tau0 * f for f in _TAU_FACTORS),
+                      key=lambda t: self._fit_history(lag, t).rms_c())
+            lag = min((learnt.lag_s * f for f in _LAG_FACTORS),
+                      key=lambda g: self._fit_history(g, tau).rms_c())
+        fit = self._fit_history(lag, tau)
+        rise = fit.rise_c_per_s()
+        if rise is None or rise <= 0 or rise * fit.top_unit_c < L.PROFILE_MIN_RISE_C:
+            return None
+        if fit.rms_c() > max(_FIT_RMS_C, _FIT_RMS_SHARE * rise * fit.top_unit_c):
+            return None
+        return replace(learnt, check_lag_s=lag, check_tau_s=tau, check_rise_c_per_s=rise)
