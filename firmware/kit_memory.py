@@ -30,7 +30,7 @@ from firmware import limits as L
 from firmware.clock import Clock
 from firmware.control import PadModel
 from firmware.safety.dose import DoseBook
-from firmware.safety.profile import PadProfile
+from firmware.safety.profile import PadProfile, SensorModel
 from firmware.store import Store
 from firmware.supervisor import Supervisor
 
@@ -59,9 +59,18 @@ class KitMemory:
         if row is None:
             return None
         try:
-            profile = PadProfile(**{k: float(v) for k, v in row.items() if k != "saved_at"})
-        except (KeyError, TypeError, ValueError):
+            sensors = tuple(SensorModel(**{k: float(v) for k, v in m.items()})
+                            for m in row["sensors"])
+            profile = PadProfile(**{k: float(row[k]) for k in ("lag_s", "lag_sigma_s",
+                                                               "rise_c_per_s", "tau_s",
+                                                               "ambient_c")},
+                                 sensors=sensors)
+        except (KeyError, TypeError, ValueError, AttributeError):
             profile = None
+        if profile is not None and len(profile.sensors) != self.supervisor.sensors:
+            log.error("the stored pad profile is of a kit with %d sensor(s): ignored",
+                      len(profile.sensors))
+            return None
         if profile is None or not profile.usable:
             log.error("the stored pad profile is unusable (%r): ignored", row)
             return None

@@ -36,7 +36,7 @@ def reading_status(kit: Kit, now: float) -> dict[str, Any]:
     """The readings, the supply and the dose."""
     sup = kit.supervisor
     wall_s = kit.clock.wall()
-    per_sensor = [w.last_c if w.fresh(now) else None for w in sup.watches] + [None]
+    per_sensor = [w.last_c if w.healthy_now(now) else None for w in sup.watches] + [None]
     return {
         "temp_c": round_c(sup.temp_c),
         "temp1_c": round_c(per_sensor[0]),

@@ -36,9 +36,11 @@ def _describe(answer: dict) -> str:
                 "and holds its target stores one.")
     saved = answer.get("saved_at")
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(saved)) if saved else "unknown"
-    return (f"Pad profile stored {when}: heats {profile['check_rise_c_per_s'] * 60:.1f} °C/min "
-            f"at full power, time constant {profile['check_tau_s'] / 60:.0f} min, sensor lag "
-            f"{profile['check_lag_s']:.1f} s.")
+    sensors = "; ".join(
+        f"sensor {i}: heats {m['rise_c_per_s'] * 60:.1f} °C/min at full power, lag "
+        f"{m['lag_s']:.1f} s" for i, m in enumerate(profile["sensors"], start=1))
+    return (f"Pad profile stored {when}: time constant {profile['tau_s'] / 60:.0f} min; "
+            f"{sensors}.")
 
 
 def run(args: argparse.Namespace) -> int:

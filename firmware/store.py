@@ -82,9 +82,7 @@ CREATE TABLE IF NOT EXISTS profile (
     rise_c_per_s REAL NOT NULL,
     tau_s REAL NOT NULL,
     ambient_c REAL NOT NULL,
-    check_lag_s REAL NOT NULL,
-    check_tau_s REAL NOT NULL,
-    check_rise_c_per_s REAL NOT NULL,
+    sensors TEXT NOT NULL,
     saved_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS phones (
@@ -275,29 +273,27 @@ class Store:
         return [(r["at"], r["cem43"]) for r in
                 self._query("SELECT at, cem43 FROM dose WHERE at > ? ORDER BY at", (since,))]
 
-    _PROFILE_KEYS = ("lag_s", "lag_sigma_s", "rise_c_per_s", "tau_s", "ambient_c",
-                     "check_lag_s", "check_tau_s", "check_rise_c_per_s")
+    _PROFILE_KEYS = ("lag_s", "lag_sigma_s", "rise_c_per_s", "tau_s", "ambient_c")
 
     def load_profile(self) -> dict[str, Any] | None:
-        """The stored pad profile (firmware.safety.profile.PadProfile's fields, and
-        ``saved_at``), or ``None``."""
-        rows = self._query(f"SELECT {', '.join(self._PROFILE_KEYS)}, saved_at FROM profile "
-                           "WHERE id = 1")
+        """The stored pad profile (firmware.safety.profile.PadProfile's fields as plain
+        values, ``sensors`` a list of dicts) and ``saved_at``; or ``None``."""
+        rows = self._query(f"SELECT {', '.join(self._PROFILE_KEYS)}, sensors, saved_at "
+                           "FROM profile WHERE id = 1")
         if not rows:
             return None
         row = rows[0]
-        for key in ("tau_s", "check_tau_s"):
-            if row[key] < 0:  # a pad that showed no loss: infinity, stored as -1
-                row[key] = float("inf")
+        row["sensors"] = json.loads(row["sensors"])  # JSON keeps Infinity as a number
+        if row["tau_s"] < 0:  # a pad that showed no loss: infinity, stored as -1
+            row["tau_s"] = float("inf")
         return row
 
-    def save_profile(self, profile: dict[str, float]) -> None:
-        values = [profile[k] for k in self._PROFILE_KEYS]
-        values = [-1.0 if v == float("inf") else v for v in values]
+    def save_profile(self, profile: dict[str, Any]) -> None:
+        values = [-1.0 if profile[k] == float("inf") else profile[k] for k in self._PROFILE_KEYS]
         with self._tx() as db:
             db.execute(f"INSERT OR REPLACE INTO profile(id, {', '.join(self._PROFILE_KEYS)}, "
-                       "saved_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (*values, self._wall()))
+                       "sensors, saved_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+                       (*values, json.dumps(profile["sensors"]), self._wall()))
 
     def clear_profile(self) -> None:
         with self._tx() as db:

@@ -118,7 +118,7 @@ class Supervisor:
         self.supply = FeedbackWatch() if feedback else None
         self.runaway = RunawayWatch(now_s)
         self._left_in_block = False  # a reading fell too fast since the last block
-        self.profile = ProfileWatch()
+        self.profile = ProfileWatch(sensors)
         self.dose = DoseBook()
         self.temp_c: float | None = None  # the hotter fresh reading
         self.reading_c: float | None = None  # the hotter valid reading this tick
@@ -139,9 +139,8 @@ class Supervisor:
     def set_profile(self, profile: PadProfile | None) -> None:
         """The stored pad profile each session is judged against (``None``: none)."""
         self.profile.profile = profile
-        lag = L.SENSOR_LAG_MAX_S if profile is None else min(
-            L.SENSOR_LAG_MAX_S,
-            2.0 * max(profile.lag_s + 2.0 * profile.lag_sigma_s, profile.check_lag_s) + 5.0)
+        lag = L.SENSOR_LAG_MAX_S if profile is None else \
+            min(L.SENSOR_LAG_MAX_S, 2.0 * profile.slowest_lag_s + 5.0)
         self.runaway.lag_bound_s = lag
 
     def dose_day_cem43(self, wall_s: float) -> float:

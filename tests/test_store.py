@@ -130,12 +130,14 @@ def test_dose_entries_older_than_two_days_are_dropped_as_new_ones_come(store):
 def test_the_pad_profile_is_one_row_saved_replaced_and_cleared(store):
     assert store.load_profile() is None
     profile = {"lag_s": 5.0, "lag_sigma_s": 0.2, "rise_c_per_s": 0.08, "tau_s": 600.0,
-               "ambient_c": 22.0, "check_lag_s": 5.5, "check_tau_s": 700.0,
-               "check_rise_c_per_s": 0.081}
+               "ambient_c": 22.0,
+               "sensors": [{"lag_s": 5.5, "tau_s": 700.0, "rise_c_per_s": 0.081},
+                           {"lag_s": 9.0, "tau_s": float("inf"), "rise_c_per_s": 0.08}]}
     store.save_profile(profile)
     store.save_profile({**profile, "tau_s": float("inf")})
     row = store.load_profile()
     assert row["tau_s"] == float("inf") and row["lag_s"] == 5.0
+    assert row["sensors"][1] == {"lag_s": 9.0, "tau_s": float("inf"), "rise_c_per_s": 0.08}
     assert row["saved_at"] == WALL_START
     store.clear_profile()
     assert store.load_profile() is None

@@ -7,18 +7,19 @@ the pad's time constant are unchanged), and the control law, holding that readin
 target, runs the true pad at ``ambient + (target - ambient) / c``.
 
 So after a healthy session the pad's profile (:class:`PadProfile`) is kept in the store
-across restarts: the control law's learnt model (given back to it at boot), and the model
-the check uses, fitted to that session's readings (:meth:`ProfileWatch.fit_profile`: the
-sensor lag and time constant that explain the readings best, searched around the control
-law's, and the heating rate the readings showed). Each later session that starts from a
-pad at rest is compared with it: the check's model, driven by the relay as it really was
-(the supply as sensed, where there is feedback), predicts how far the hotter reading
-should rise above where the pad rested (and where it was drifting to); the least-squares
-ratio of what the readings did to that prediction is the sensors' coupling times the
-supply's strength. A ratio below :data:`~firmware.limits.PROFILE_MIN_RATIO` for
-:data:`~firmware.limits.PROFILE_CONFIRM_S`, once the prediction has risen
-:data:`~firmware.limits.PROFILE_MIN_RISE_C`: ``sensor_disagree`` ("the sensors read far
-less heat than this pad gave before").
+across restarts: the control law's learnt model (given back to it at boot), and for each
+sensor the model the check uses (:class:`SensorModel`), fitted to that session's readings
+(:meth:`ProfileWatch.fit_profile`: the lag and time constant that explain the sensor's
+readings best, searched around the control law's, and the heating rate they showed).
+Each later session that starts from a pad at rest is compared with it: each sensor's
+model, driven by the relay as it really was (the supply as sensed, where there is
+feedback), predicts how far that sensor should rise above where it rested (and where it
+was drifting to); the least-squares ratio of what it did to that prediction is its
+coupling times the supply's strength. When even the best-coupled sensor's ratio is below
+:data:`~firmware.limits.PROFILE_MIN_RATIO` for :data:`~firmware.limits.PROFILE_CONFIRM_S`,
+once the predictions have risen :data:`~firmware.limits.PROFILE_MIN_RISE_C`:
+``sensor_disagree`` ("the sensors read far less heat than this pad gave before"). One
+loose sensor is the disagree check's; this one is for all of them at once.
 
 Limits, said plainly: without a stored profile (a new kit, or after ``napekit profile
 reset``) nothing can tell equally loose sensors from a weaker pad. A session that starts
@@ -45,7 +46,7 @@ from firmware.safety.runaway import slope_fit
 _NO_LOSS_TAU_S = 1e6  # a pad that showed no loss, for the arithmetic
 # The refit's search around the control law's lag and time constant (factors).
 _TAU_FACTORS = (0.4, 0.55, 0.7, 0.85, 1.0, 1.2, 1.45, 1.75, 2.1, 2.6, 3.2)
-_LAG_FACTORS = (0.5, 0.65, 0.8, 1.0, 1.25, 1.6, 2.0)
+_LAG_FACTORS = (0.4, 0.5, 0.65, 0.8, 1.0, 1.25, 1.6, 2.0, 2.5)
 # A fit that leaves more than this (RMS of one-second means, or this share of the
 # session's rise) unexplained is no profile to judge later sessions by.
 _FIT_RMS_C = 0.3
@@ -53,24 +54,32 @@ _FIT_RMS_SHARE = 0.05
 
 
 @dataclass(frozen=True)
+class SensorModel:
+    """One sensor as the check models it: its lag, the pad's time constant and heating
+    rate at full power as that sensor shows them."""
+
+    lag_s: float
+    tau_s: float  # math.inf when no loss showed
+    rise_c_per_s: float
+
+    @property
+    def usable(self) -> bool:
+        return (math.isfinite(self.lag_s) and math.isfinite(self.rise_c_per_s)
+                and self.lag_s > 0 and self.rise_c_per_s > 0 and self.tau_s > 0)
+
+
+@dataclass(frozen=True)
 class PadProfile:
     """A pad: the control law's learnt model (``lag_s`` with ``lag_sigma_s``,
-    ``rise_c_per_s``, ``tau_s``, ``ambient_c``), and the check's (``check_*``: fitted to
-    the readings of the session it was stored after; the control law's where not given)."""
+    ``rise_c_per_s``, ``tau_s``, ``ambient_c``), and the check's model of each sensor
+    (``sensors``, in the kit's order; fitted to the session it was stored after)."""
 
     lag_s: float
     lag_sigma_s: float
     rise_c_per_s: float
     tau_s: float  # math.inf when no loss showed
     ambient_c: float
-    check_lag_s: float = math.nan
-    check_tau_s: float = math.nan
-    check_rise_c_per_s: float = math.nan
-
-    def __post_init__(self) -> None:
-        for name in ("lag_s", "tau_s", "rise_c_per_s"):
-            if math.isnan(getattr(self, "check_" + name)):
-                object.__setattr__(self, "check_" + name, getattr(self, name))
+    sensors: tuple[SensorModel, ...] = ()
 
     @classmethod
     def from_model(cls, model: Any) -> PadProfile | None:
@@ -82,17 +91,24 @@ class PadProfile:
                           ambient_c=float(model.ambient_c))
         except (AttributeError, TypeError, ValueError):
             return None
-        return profile if profile.usable else None
+        return profile if profile.learnt_usable else None
+
+    @property
+    def learnt_usable(self) -> bool:
+        values = (self.lag_s, self.lag_sigma_s, self.rise_c_per_s, self.ambient_c)
+        return (all(math.isfinite(v) for v in values) and self.lag_s > 0
+                and self.rise_c_per_s > 0 and self.tau_s > 0)
 
     @property
     def usable(self) -> bool:
-        values = (self.lag_s, self.lag_sigma_s, self.rise_c_per_s, self.ambient_c,
-                  self.check_lag_s, self.check_rise_c_per_s)
-        return (all(math.isfinite(v) for v in values) and self.lag_s > 0
-                and self.rise_c_per_s > 0 and self.tau_s > 0 and self.check_lag_s > 0
-                and self.check_rise_c_per_s > 0 and self.check_tau_s > 0)
+        """Usable to judge sessions by: a sound model, and one for each sensor."""
+        return self.learnt_usable and bool(self.sensors) and all(m.usable for m in self.sensors)
 
-    def as_dict(self) -> dict[str, float]:
+    @property
+    def slowest_lag_s(self) -> float:
+        return max([self.lag_s + 2.0 * self.lag_sigma_s, *(m.lag_s for m in self.sensors)])
+
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -123,8 +139,8 @@ class _Response:
 
 
 class _Fit:
-    """Least squares of the readings' rise (less the drift at rest) on a response's: the
-    heating rate the readings show against that model, and what it leaves unexplained."""
+    """Least squares of one sensor's rise (less its drift at rest) on a response's: the
+    heating rate it shows against that model, and what the fit leaves unexplained."""
 
     def __init__(self, lag_s: float, tau_s: float, drift_c_per_s: float) -> None:
         self._response = _Response(lag_s, tau_s)
@@ -154,117 +170,132 @@ class _Fit:
 
 
 class ProfileWatch:
-    """One session against the stored profile, on one-second means of the hotter reading.
+    """One session against the stored profile, on one-second means of each sensor.
 
     A session that starts from a pad at rest is also recorded, so that at its end a new
     profile can be fitted to it (:meth:`fit_profile`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sensors: int = 1) -> None:
+        self.sensors = sensors
         self.profile: PadProfile | None = None
-        self._rest: deque[tuple[float, bool]] = deque(maxlen=L.PROFILE_REST_S)
+        self._rest: deque[tuple[tuple[float, ...], bool]] = deque(maxlen=L.PROFILE_REST_S)
         self._rested = False  # this session started from a pad at rest
-        self._drift = 0.0
-        self._base_c = 0.0
-        self._history: list[tuple[float, float]] = []  # (duty, rise above rest) per block
-        self._fit: _Fit | None = None
+        self._drift: tuple[float, ...] = ()
+        self._base: tuple[float, ...] = ()
+        self._history: list[tuple[float, tuple[float, ...]]] = []  # (duty, each rise)
+        self._fits: list[_Fit] = []
         self._low_since_s: float | None = None
-        self.ratio: float | None = None  # the session's ratio so far (diagnostics, bench)
+        self.ratio: float | None = None  # the best-coupled sensor's ratio (diagnostics)
 
     def add_idle_block(self, block: Block) -> None:
         """A block outside a session: remembered as the pad's history before heat."""
-        if block.hot_c is None:
+        means = tuple(m for m in block.means if m is not None)
+        if len(means) < len(block.means):
             self._rest.clear()
         else:
-            self._rest.append((block.hot_c, block.heat_s > 0.0))
+            self._rest.append((means, block.heat_s > 0.0))
 
     def begin(self) -> None:
         """A session starts: recorded (and judged, with a profile) if the pad was at rest."""
         self._rested = False
         self._history = []
-        self._fit = None
+        self._fits = []
         self._low_since_s = None
         self.ratio = None
         rest = self._rest
         if len(rest) < L.PROFILE_REST_S or any(on for _, on in rest):
             return
-        values = [c for c, _ in rest]
-        drift = slope_fit(values) / BLOCK_S
-        if abs(drift) > L.PROFILE_REST_SLOPE_C_PER_S:
-            return
-        mid = (len(values) - 1) / 2.0
-        self._base_c = sum(values) / len(values) + drift * mid * BLOCK_S
-        self._drift = drift
+        drifts, bases = [], []
+        for i in range(self.sensors):
+            values = [means[i] for means, _ in rest]
+            drift = slope_fit(values) / BLOCK_S
+            if abs(drift) > L.PROFILE_REST_SLOPE_C_PER_S:
+                return
+            mid = (len(values) - 1) / 2.0
+            drifts.append(drift)
+            bases.append(sum(values) / len(values) + drift * mid * BLOCK_S)
+        self._drift, self._base = tuple(drifts), tuple(bases)
         self._rested = True
         p = self.profile
-        if p is not None:
-            self._fit = _Fit(p.check_lag_s, p.check_tau_s, drift)
+        if p is not None and len(p.sensors) == self.sensors:
+            self._fits = [_Fit(m.lag_s, m.tau_s, d) for m, d in zip(p.sensors, drifts,
+                                                                     strict=True)]
 
     def end(self) -> None:
-        self._fit = None
+        self._fits = []
 
     def add_block(self, block: Block) -> None:
         """A block of the session."""
         if not self._rested:
             return
-        if block.hot_c is None:
+        means = [m for m in block.means if m is not None]
+        if len(means) < len(block.means):
             self._rested = False  # a gap: this session is neither judged nor recorded
-            self._fit = None
+            self._fits = []
             return
         heat_s = block.powered_s if block.powered_s is not None else block.heat_s
         duty = min(1.0, heat_s / BLOCK_S)
-        rise_c = block.hot_c - self._base_c
-        self._history.append((duty, rise_c))
-        if self._fit is not None and self.profile is not None:
-            self._judge(block.t_s, duty, rise_c, self.profile)
+        rises = tuple(m - b for m, b in zip(means, self._base, strict=True))
+        self._history.append((duty, rises))
+        if self._fits and self.profile is not None:
+            self._judge(block.t_s, duty, rises, self.profile)
 
-    def _judge(self, t_s: float, duty: float, rise_c: float, profile: PadProfile) -> None:
-        fit = self._fit
-        assert fit is not None
-        fit.add(duty, rise_c)
-        if profile.check_rise_c_per_s * fit.unit_c < L.PROFILE_MIN_RISE_C:
-            return
-        rise = fit.rise_c_per_s()
-        if rise is None:
-            return
-        self.ratio = rise / profile.check_rise_c_per_s
+    def _judge(self, t_s: float, duty: float, rises: tuple[float, ...],
+               profile: PadProfile) -> None:
+        ratios = []
+        for fit, model, rise_c in zip(self._fits, profile.sensors, rises, strict=True):
+            fit.add(duty, rise_c)
+            rise = fit.rise_c_per_s()
+            if model.rise_c_per_s * fit.unit_c >= L.PROFILE_MIN_RISE_C and rise is not None:
+                ratios.append(rise / model.rise_c_per_s)
+        if len(ratios) < len(self._fits):
+            return  # not every sensor's prediction has risen enough to tell yet
+        self.ratio = max(ratios)
         if self.ratio >= L.PROFILE_MIN_RATIO:
             self._low_since_s = None
         elif self._low_since_s is None:
             self._low_since_s = t_s
 
     def outside(self, now_s: float) -> bool:
-        """The session's pad far outside its profile for ``PROFILE_CONFIRM_S``."""
+        """Every sensor far below its profile for ``PROFILE_CONFIRM_S``."""
         since = self._low_since_s
-        return self._fit is not None and since is not None and \
+        return bool(self._fits) and since is not None and \
             now_s - since >= L.PROFILE_CONFIRM_S
 
     # -- a new profile from this session --------------------------------------------------
-    def _fit_history(self, lag_s: float, tau_s: float) -> _Fit:
-        fit = _Fit(lag_s, tau_s, self._drift)
-        for duty, rise_c in self._history:
-            fit.add(duty, rise_c)
+    def _fit_history(self, index: int, lag_s: float, tau_s: float) -> _Fit:
+        fit = _Fit(lag_s, tau_s, self._drift[index])
+        for duty, rises in self._history:
+            fit.add(duty, rises[index])
         return fit
 
-    def fit_profile(self, learnt: PadProfile) -> PadProfile | None:
-        """``learnt`` (the control law's model after this session) with the check's model
-        fitted to this session's readings: the time constant, then the lag, then the time
-        constant again, each the best of a few around the control law's. ``None`` unless
-        the session started at rest, rose ``PROFILE_MIN_RISE_C`` and the fit explains the
-        readings (a session that does not fit is no yardstick)."""
-        if not self._rested or not self._history:
-            return None
+    def _fit_sensor(self, index: int, learnt: PadProfile) -> SensorModel | None:
+        """Sensor ``index``'s model: the time constant, then the lag, then both again, each
+        the best of a few around the control law's; ``None`` when the session rose too
+        little to tell or the fit does not explain the readings."""
         tau0 = learnt.tau_s if math.isfinite(learnt.tau_s) else _NO_LOSS_TAU_S / 100.0
         lag, tau = learnt.lag_s, tau0
         for _ in range(2):
             tau = min((tau0 * f for f in _TAU_FACTORS),
-                      key=lambda t: self._fit_history(lag, t).rms_c())
+                      key=lambda t: self._fit_history(index, lag, t).rms_c())
             lag = min((learnt.lag_s * f for f in _LAG_FACTORS),
-                      key=lambda g: self._fit_history(g, tau).rms_c())
-        fit = self._fit_history(lag, tau)
+                      key=lambda g: self._fit_history(index, g, tau).rms_c())
+        fit = self._fit_history(index, lag, tau)
         rise = fit.rise_c_per_s()
         if rise is None or rise <= 0 or rise * fit.top_unit_c < L.PROFILE_MIN_RISE_C:
             return None
         if fit.rms_c() > max(_FIT_RMS_C, _FIT_RMS_SHARE * rise * fit.top_unit_c):
             return None
-        return replace(learnt, check_lag_s=lag, check_tau_s=tau, check_rise_c_per_s=rise)
+        return SensorModel(lag_s=lag, tau_s=tau, rise_c_per_s=rise)
+
+    def fit_profile(self, learnt: PadProfile) -> PadProfile | None:
+        """``learnt`` (the control law's model after this session) with each sensor's model
+        fitted to this session's readings; ``None`` unless the session started at rest and
+        every sensor's fit is sound (a session that does not fit is no yardstick)."""
+        if not self._rested or not self._history:
+            return None
+        models = [self._fit_sensor(i, learnt) for i in range(self.sensors)]
+        if any(m is None for m in models):
+            return None
+        return replace(learnt, sensors=tuple(m for m in models if m is not None))
