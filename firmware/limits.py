@@ -91,13 +91,16 @@ DISAGREE_WINDOWS_S = (20, 60)
 DISAGREE_TOL_C = 1.0
 DISAGREE_CONFIRM_S = 5.0
 
-# Pad profile: the readings' rise in a session from rest against the stored profile's
-# prediction; a ratio below PROFILE_MIN_RATIO (supply voltage alone moves it ~10 %) for
-# PROFILE_CONFIRM_S: fault `sensor_disagree`. Judged once the prediction has risen
-# PROFILE_MIN_RISE_C; the pad counts as at rest with PROFILE_REST_S of steady readings
-# before the heat.
-PROFILE_MIN_RATIO = 0.8
-PROFILE_MIN_RISE_C = 3.0
+# Pad profile: each sensor's rise in a session from rest against the stored profile's
+# prediction; every sensor's ratio below PROFILE_MIN_RATIO (supply voltage alone moves it
+# ~10 %, the fit a few % more) for PROFILE_CONFIRM_S: fault `sensor_disagree`. Judged
+# once the predictions have risen PROFILE_MIN_RISE_C (earlier, an error in the lag
+# weighs too much); a profile is stored only from a session that rose
+# PROFILE_STORE_MIN_RISE_C. The pad counts as at rest with PROFILE_REST_S of readings
+# drifting no faster than PROFILE_REST_SLOPE_C_PER_S before the heat.
+PROFILE_MIN_RATIO = 0.75
+PROFILE_MIN_RISE_C = 5.0
+PROFILE_STORE_MIN_RISE_C = 8.0
 PROFILE_REST_S = 30
 PROFILE_REST_SLOPE_C_PER_S = 0.02
 PROFILE_CONFIRM_S = 5.0

@@ -304,6 +304,13 @@ def test_cli_writes_the_trace_to_stdout(capsys):
     ("duration_s = 10\n[settings]\ntarget_c = 46.0\n", "settings.target_c"),
     ("duration_s = 10\n[plant]\nwatts = 3\n", "plant.watts"),
     ("duration_s = = 1", "not valid TOML"),
+    ("duration_s = 10\n[hardware.thermistor2]\nenabled = 1\n", "hardware.thermistor2.enabled"),
+    ("duration_s = 10\n[hardware.thermistor2]\nenabled = false\n[[events]]\nat_s = 1\n"
+     "action = \"fault\"\nfault = \"thermistor_open\"\nsensor = 2\n", "events[0].sensor"),
+    ("duration_s = 10\n[[events]]\nat_s = 1\naction = \"fault\"\n"
+     "fault = \"sensor_partial\"\ncoupling = 2\n", "events[0].coupling"),
+    ("duration_s = 10\n[[events]]\nat_s = 1\naction = \"restart\"\nstop_post = 1\n",
+     "events[0].stop_post"),
 ])
 def test_cli_refuses_a_bad_scenario_with_exit_2_and_one_line(tmp_path, capsys, body, named):
     path = tmp_path / "bad.toml"

@@ -27,7 +27,7 @@ with the pad not at rest (still warming or cooling faster than
 :data:`~firmware.limits.PROFILE_REST_SLOPE_C_PER_S`), or without
 :data:`~firmware.limits.PROFILE_REST_S` of readings before the heat, is not judged. The
 supply's voltage moves the ratio too (about 10 % of heater power), so only sensors that
-lost about a fifth or more of the pad's heat are caught. A genuinely new, weaker pad looks
+lost about a quarter or more of the pad's heat are caught. A genuinely new, weaker pad looks
 like loose sensors: ``napekit profile reset`` on the kit's terminal forgets the old pad,
 and the next healthy session stores the new one.
 """
@@ -272,8 +272,8 @@ class ProfileWatch:
 
     def _fit_sensor(self, index: int, learnt: PadProfile) -> SensorModel | None:
         """Sensor ``index``'s model: the time constant, then the lag, then both again, each
-        the best of a few around the control law's; ``None`` when the session rose too
-        little to tell or the fit does not explain the readings."""
+        the best of a few around the control law's; ``None`` when the session rose less
+        than ``PROFILE_STORE_MIN_RISE_C`` or the fit does not explain the readings."""
         tau0 = learnt.tau_s if math.isfinite(learnt.tau_s) else _NO_LOSS_TAU_S / 100.0
         lag, tau = learnt.lag_s, tau0
         for _ in range(2):
@@ -283,7 +283,7 @@ class ProfileWatch:
                       key=lambda g: self._fit_history(index, g, tau).rms_c())
         fit = self._fit_history(index, lag, tau)
         rise = fit.rise_c_per_s()
-        if rise is None or rise <= 0 or rise * fit.top_unit_c < L.PROFILE_MIN_RISE_C:
+        if rise is None or rise <= 0 or rise * fit.top_unit_c < L.PROFILE_STORE_MIN_RISE_C:
             return None
         if fit.rms_c() > max(_FIT_RMS_C, _FIT_RMS_SHARE * rise * fit.top_unit_c):
             return None
