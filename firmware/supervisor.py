@@ -107,6 +107,7 @@ class Supervisor:
         self.feedback = feedback
         self._last_s = now_s
         self._relay_was_on = False
+        self._on_stretch_s = 0.0  # the relay on without a break for this long
         # The heating check: (each reading at its base, seconds of heat since).
         self._check_base: tuple[tuple[float, ...], float] | None = None
         self._reported: set[Fault] = set()  # faults raised since the last clear
@@ -199,11 +200,13 @@ class Supervisor:
 
     # -- accounting -----------------------------------------------------------------------
     def _account_relay(self, now_s: float, relay_on: bool) -> float:
-        """Seconds since the last tick; relay-on time of the session."""
+        """Seconds since the last tick; relay-on time of the session and of this stretch."""
         dt_s = max(0.0, now_s - self._last_s)
         self._last_s = now_s
         if self._relay_was_on and self.session_active:
             self.heat_on_s += dt_s
+        self._on_stretch_s = self._on_stretch_s + dt_s if relay_on and self._relay_was_on \
+            else 0.0
         self._relay_was_on = relay_on
         return dt_s
 
@@ -358,10 +361,19 @@ class Supervisor:
         return None
 
     def _check_stuck_count(self, tick: Tick) -> Fault | None:
-        """A sensor's count unchanged through ``STUCK_COUNT_RELAY_ON_S`` of heat."""
-        for watch in self.watches:
+        """A sensor's count unchanged through ``STUCK_COUNT_RELAY_ON_S`` of heat. With two
+        sensors, also shown wrong (a noise-free sensor may hold a count through a steady
+        hold, never through full power): it was lively before, or the other's count moved
+        meanwhile, or the relay has been on in one long stretch."""
+        for i, watch in enumerate(self.watches):
             fault = watch.stuck_fault()
-            if fault is not None:
+            if fault is None:
+                continue
+            if self.sensors == 1 or self._on_stretch_s >= L.STUCK_ON_STRETCH_S \
+                    or watch.lively_before_freeze():
+                return fault
+            other = self.watches[1 - i]
+            if other.moved_counts_since(watch.changed_s) >= L.STUCK_OTHER_MOVED_COUNTS:
                 return fault
         return None
 

@@ -359,3 +359,47 @@ def test_a_sensor_reattached_after_a_detach_is_no_runaway():
     f.pad.bead(1).coupling = 1.0
     f.run(300.0)
     assert f.faults == [Fault.SENSOR_DETACHED]
+
+
+# -- a frozen count ------------------------------------------------------------------------------
+def hold_pulses(f: PadFeed, seconds: float, on_s: float = 6.0, period_s: float = 20.0) -> None:
+    """The relay pulsed as a hold does (no thermostat: the pad just ripples)."""
+    for _ in range(int(round(seconds / TICK))):
+        f.want = (f.now % period_s) < on_s
+        f.tick()
+
+
+def test_a_noise_free_pair_in_a_steady_hold_is_not_a_frozen_count():
+    pad = PadParams(sensor_lag_s=30.0, sensor2_lag_s=60.0, start_c=40.0, ambient_c=22.0)
+    f = PadFeed(pad, state="warmup", noise_c=0.0)
+    f.hold_c = 40.0  # a pad held steadier than one count at its sensors
+    f.run(600.0)
+    assert all(w.unchanged_on_s >= L.STUCK_COUNT_RELAY_ON_S for w in f.sup.watches)
+    assert f.faults == []
+
+
+def test_a_lively_sensor_whose_count_freezes_is_sensor_stale_after_a_minute_of_heat():
+    f = PadFeed(replace(PadParams(), start_c=40.0), state="warmup", noise_c=0.1)
+    hold_pulses(f, 90.0)
+    frozen = f.samples()[0]
+    f.override = {1: frozen, 2: frozen}
+    hold_pulses(f, 4 * L.STUCK_COUNT_RELAY_ON_S, on_s=10.0)
+    assert f.faults and f.faults[0] == Fault.SENSOR_STALE
+
+
+def test_a_quiet_count_frozen_at_full_power_is_sensor_stale():
+    f = PadFeed(state="preheat", noise_c=0.0)
+    f.hold_at(25.0)
+    f.run(5.0)
+    frozen = f.samples()
+    f.override = {1: frozen[0], 2: frozen[1]}
+    f.want = True
+    f.run(L.STUCK_COUNT_RELAY_ON_S + 1.0)
+    assert f.faults == [Fault.SENSOR_STALE]
+
+
+def test_a_one_sensor_kit_keeps_the_plain_rule():
+    f = PadFeed(replace(PadParams(), start_c=40.0), sensors=1, state="warmup", noise_c=0.0)
+    f.override = {1: f.samples()[0]}
+    hold_pulses(f, 4 * L.STUCK_COUNT_RELAY_ON_S, on_s=6.0)
+    assert f.faults and f.faults[0] == Fault.SENSOR_STALE

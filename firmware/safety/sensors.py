@@ -57,6 +57,8 @@ class SensorWatch:
         self._bursts: deque[float] = deque()  # start times of recent runs of bad samples
         self._last_raw: int | None = None
         self.unchanged_on_s = 0.0  # relay-on seconds with this raw count
+        self.changed_s = now_s  # when the raw count last changed
+        self._changes: deque[tuple[float, int]] = deque(maxlen=2000)  # (time, new raw)
 
     def take(self, now_s: float, sample: Sample | None, relay_on: bool, dt_s: float) -> bool:
         """Account for this tick's sample (``None``: the ADC read failed). Returns whether
@@ -66,7 +68,7 @@ class SensorWatch:
         if sample is None:
             return False
         self.raw = sample.raw
-        self._count_unchanged(sample.raw, relay_on, dt_s)
+        self._count_unchanged(now_s, sample.raw, relay_on, dt_s)
         reading_c, self.bad_kind = classify(sample)
         if reading_c is None:
             if self.bad_in_row == 0:
@@ -79,12 +81,29 @@ class SensorWatch:
         self.reading_c = self.last_c = reading_c
         return False
 
-    def _count_unchanged(self, raw: int, relay_on: bool, dt_s: float) -> None:
+    def _count_unchanged(self, now_s: float, raw: int, relay_on: bool, dt_s: float) -> None:
         if raw != self._last_raw:
             self._last_raw = raw
             self.unchanged_on_s = 0.0
+            self.changed_s = now_s
+            self._changes.append((now_s, raw))
         elif relay_on:
             self.unchanged_on_s += dt_s
+
+    def lively_before_freeze(self) -> bool:
+        """Whether the count changed often before it last stopped changing (noise a live
+        sensor shows), so that a long freeze is no steady pad's."""
+        start_s = self.changed_s - L.STUCK_COUNT_RELAY_ON_S
+        changes = sum(1 for t, _ in self._changes if start_s <= t <= self.changed_s)
+        return changes >= L.STUCK_LIVELY_CHANGES
+
+    def moved_counts_since(self, since_s: float) -> int:
+        """How many counts the raw count spanned since ``since_s``."""
+        raws = [raw for t, raw in self._changes if t > since_s]
+        before = [raw for t, raw in self._changes if t <= since_s]
+        if before:
+            raws.append(before[-1])
+        return max(raws) - min(raws) if raws else 0
 
     def fresh(self, now_s: float) -> bool:
         """Whether the last valid reading is recent enough to heat on."""
