@@ -36,9 +36,10 @@ from firmware.safety.detach import DetachWatch
 from firmware.safety.disagree import DisagreeWatch
 from firmware.safety.dose import DoseBook, cem43_rate_per_s
 from firmware.safety.feedback import FeedbackWatch
+from firmware.safety.heating import HeatingWatch
 from firmware.safety.profile import PadProfile, ProfileWatch
 from firmware.safety.runaway import RunawayWatch
-from firmware.safety.sensors import SensorWatch
+from firmware.safety.sensors import SensorWatch, frozen_count
 from firmware.states import HEATING_STATES, Fault, State
 from firmware.thermistor import Sample
 
@@ -108,8 +109,7 @@ class Supervisor:
         self._last_s = now_s
         self._relay_was_on = False
         self._on_stretch_s = 0.0  # the relay on without a break for this long
-        # The heating check: (each reading at its base, seconds of heat since).
-        self._check_base: tuple[tuple[float, ...], float] | None = None
+        self.heating = HeatingWatch()
         self._reported: set[Fault] = set()  # faults raised since the last clear
         self._asked_cache: dict[tuple[bool, str, bool], tuple[Check, ...]] = {}
         self.watches = [SensorWatch(i + 1, now_s) for i in range(sensors)]
@@ -153,7 +153,7 @@ class Supervisor:
         self.heat_on_s = 0.0
         self.session_active = False
         self._dose_spent_at_start = False
-        self._check_base = None
+        self.heating.reset()
 
     def begin_heating_session(self, now_s: float, wall_s: float | None = None) -> None:
         """A session starts. One that starts with the day's dose spent runs without heat."""
@@ -191,7 +191,7 @@ class Supervisor:
                     relay_on=relay_on, powered=powered, state=state, heating=heating,
                     target_c=target_c, state_since_s=state_since_s, faulted=faulted)
         if not heating:
-            self._check_base = None  # the heating check starts afresh at the next heat
+            self.heating.reset()  # the heating check starts afresh at the next heat
         fault = self._latch(self._first_fault(tick), faulted)
         dose_reached = self.dose_reached(now_s if wall_s is None else wall_s)
         reason = self._reason(tick, fault, veto, dose_reached)
@@ -361,21 +361,8 @@ class Supervisor:
         return None
 
     def _check_stuck_count(self, tick: Tick) -> Fault | None:
-        """A sensor's count unchanged through ``STUCK_COUNT_RELAY_ON_S`` of heat. With two
-        sensors, also shown wrong (a noise-free sensor may hold a count through a steady
-        hold, never through full power): it was lively before, or the other's count moved
-        meanwhile, or the relay has been on in one long stretch."""
-        for i, watch in enumerate(self.watches):
-            fault = watch.stuck_fault()
-            if fault is None:
-                continue
-            if self.sensors == 1 or self._on_stretch_s >= L.STUCK_ON_STRETCH_S \
-                    or watch.lively_before_freeze():
-                return fault
-            other = self.watches[1 - i]
-            if other.moved_counts_since(watch.changed_s) >= L.STUCK_OTHER_MOVED_COUNTS:
-                return fault
-        return None
+        """A sensor's count frozen under heat (:func:`~firmware.safety.sensors.frozen_count`)."""
+        return frozen_count(self.watches, self._on_stretch_s)
 
     def _check_detached(self, tick: Tick) -> Fault | None:
         """A reading that fell faster than the pad can cool, and stayed down."""
@@ -398,30 +385,9 @@ class Supervisor:
         return Fault.NO_HEAT if self.supply.no_supply() else None
 
     def _check_heating(self, tick: Tick) -> Fault | None:
-        """Relay on and the hotter reading well below target: a reading must gain 1 °C per
-        60 s of heat. On a two-sensor kit either may (the slower one lags a heating pad
-        most; a sensor off the pad is the detached and disagree checks' to find)."""
-        temp = tick.temp_c
-        if temp is None or temp >= tick.target_c - L.HEATING_CHECK_MARGIN_C:
-            self._check_base = None
-            return None
-        readings = tuple(w.last_c or 0.0 for w in self.watches)
-        base = self._check_base
-        if base is None or any(r >= b + L.HEATING_CHECK_GAIN_C
-                               for r, b in zip(readings, base[0], strict=True)):
-            self._check_base = (readings, 0.0)
-            return None
-        if not tick.relay_on:
-            return None
-        on_s = base[1] + tick.dt_s
-        self._check_base = (base[0], on_s)
-        if on_s < L.HEATING_CHECK_WINDOW_S:
-            return None
-        # A live thermistor's count moves with noise even on a cold pad; one frozen for
-        # half the window is a stuck sensor, not a pad that will not warm.
-        if any(w.unchanged_on_s >= L.HEATING_CHECK_WINDOW_S / 2 for w in self.watches):
-            return Fault.SENSOR_STALE
-        return Fault.NO_HEAT
+        """Heat on well below the target: a reading must gain (:mod:`~firmware.safety.heating`)."""
+        return self.heating.check(tick.temp_c, tick.target_c, tick.relay_on, tick.dt_s,
+                                  self.watches)
 
     def _check_preheat_time(self, tick: Tick) -> Fault | None:
         """The target not reached within ``PREHEAT_LIMIT_S`` of pre-heat."""
@@ -447,7 +413,7 @@ class Supervisor:
 
     def reset_tracking(self, now_s: float) -> None:
         """After a fault is cleared: start the windows afresh."""
-        self._check_base = None
+        self.heating.reset()
         for watch in self.watches:
             watch.reset()
         for detach in self.detach:

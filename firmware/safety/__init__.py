@@ -8,6 +8,7 @@ its fixed order and owns the verdict):
 * :mod:`~firmware.safety.disagree`: two readings further apart than a healthy pad explains;
 * :mod:`~firmware.safety.profile`: the stored pad profile, and a session checked against it;
 * :mod:`~firmware.safety.feedback`: the supply feedback against the relay's command;
+* :mod:`~firmware.safety.heating`: heat on well below the target must show in a reading;
 * :mod:`~firmware.safety.runaway`: a pad that heats with the relay off (kits without
   feedback);
 * :mod:`~firmware.safety.dose`: CEM43 per session and in any 24 hours.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 
 from firmware import limits as L
 from firmware.states import Fault
@@ -140,3 +141,21 @@ class SensorWatch:
         """After a fault is cleared: the windows start afresh."""
         self.unchanged_on_s = 0.0
         self._bursts.clear()
+
+
+def frozen_count(watches: Sequence[SensorWatch], on_stretch_s: float) -> Fault | None:
+    """A count unchanged through ``STUCK_COUNT_RELAY_ON_S`` of heat: ``sensor_stale``. With
+    two sensors it must also be shown wrong (a noise-free sensor may hold a count through a
+    steady hold, never through full power): it was lively before, or the other's count
+    moved meanwhile, or the relay has been on for ``on_stretch_s`` in one stretch."""
+    for i, watch in enumerate(watches):
+        fault = watch.stuck_fault()
+        if fault is None:
+            continue
+        if len(watches) == 1 or on_stretch_s >= L.STUCK_ON_STRETCH_S \
+                or watch.lively_before_freeze():
+            return fault
+        other = watches[1 - i]
+        if other.moved_counts_since(watch.changed_s) >= L.STUCK_OTHER_MOVED_COUNTS:
+            return fault
+    return None
