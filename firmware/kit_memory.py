@@ -113,6 +113,7 @@ class KitMemory:
         log.warning("pad profile reset: the next healthy session stores the pad anew")
 
     def profile_status(self) -> dict[str, Any]:
-        profile = self.supervisor.profile.profile
+        """The stored profile (what the kit judges by after its next boot, and now)."""
+        profile = self.stored_profile()
         return {"profile": None if profile is None else profile.as_dict(),
                 "saved_at": (self.store.load_profile() or {}).get("saved_at")}
