@@ -47,13 +47,12 @@ NO_SAMPLE_FAULT_S = 2.0
 
 # Relay energised this long in all while the raw count never changed: `sensor_stale`. On a
 # two-sensor kit a noise-free sensor can hold one count through a steady hold, so there a
-# frozen count must also be shown wrong: the count had been lively (at least
-# STUCK_LIVELY_CHANGES changes in the STUCK_COUNT_RELAY_ON_S before it froze), or the other
-# sensor's count moved STUCK_OTHER_MOVED_COUNTS meanwhile, or the relay has been on for
+# frozen count must also be shown wrong: the count had changed in most seconds of the
+# STUCK_COUNT_RELAY_ON_S before it froze (a live sensor's noise), or the other sensor's
+# count moved STUCK_OTHER_MOVED_COUNTS meanwhile, or the relay has been on for
 # STUCK_ON_STRETCH_S in one stretch (full power moves a live sensor's count far sooner; a
 # hold's pulses are shorter).
 STUCK_COUNT_RELAY_ON_S = 60.0
-STUCK_LIVELY_CHANGES = 10
 STUCK_OTHER_MOVED_COUNTS = 3
 STUCK_ON_STRETCH_S = 20.0
 

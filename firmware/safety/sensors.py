@@ -60,6 +60,12 @@ class SensorWatch:
         self.unchanged_on_s = 0.0  # relay-on seconds with this raw count
         self.changed_s = now_s  # when the raw count last changed
         self._changes: deque[tuple[float, int]] = deque(maxlen=2000)  # (time, new raw)
+        # Whether the count changed in each of the last whole seconds, and how many did.
+        self._second = int(now_s)
+        self._changed_this_second = False
+        self._active: deque[bool] = deque(maxlen=int(L.STUCK_COUNT_RELAY_ON_S))
+        self._active_seconds = 0
+        self._lively = False  # the count was lively when it last changed
 
     def take(self, now_s: float, sample: Sample | None, relay_on: bool, dt_s: float) -> bool:
         """Account for this tick's sample (``None``: the ADC read failed). Returns whether
@@ -83,20 +89,36 @@ class SensorWatch:
         return False
 
     def _count_unchanged(self, now_s: float, raw: int, relay_on: bool, dt_s: float) -> None:
+        self._count_seconds(now_s)
         if raw != self._last_raw:
             self._last_raw = raw
             self.unchanged_on_s = 0.0
             self.changed_s = now_s
             self._changes.append((now_s, raw))
+            self._changed_this_second = True
+            self._lively = self._active_seconds >= len(self._active) / 2 and \
+                len(self._active) == self._active.maxlen
         elif relay_on:
             self.unchanged_on_s += dt_s
 
+    def _count_seconds(self, now_s: float) -> None:
+        """Close each whole second: did the count change in it?"""
+        second = int(now_s)
+        if second == self._second:
+            return
+        active = self._active
+        if len(active) == active.maxlen and active[0]:
+            self._active_seconds -= 1
+        active.append(self._changed_this_second)
+        self._active_seconds += self._changed_this_second
+        self._changed_this_second = False
+        self._second = second
+
     def lively_before_freeze(self) -> bool:
-        """Whether the count changed often before it last stopped changing (noise a live
-        sensor shows), so that a long freeze is no steady pad's."""
-        start_s = self.changed_s - L.STUCK_COUNT_RELAY_ON_S
-        changes = sum(1 for t, _ in self._changes if start_s <= t <= self.changed_s)
-        return changes >= L.STUCK_LIVELY_CHANGES
+        """Whether the count had changed in most seconds of the minute before it froze:
+        the noise of a live sensor (half a count or more), which no steady pad stills. A
+        noise-free sensor changes only where the pad takes it across a count."""
+        return self._lively
 
     def moved_counts_since(self, since_s: float) -> int:
         """How many counts the raw count spanned since ``since_s``."""
