@@ -32,6 +32,8 @@ from collections import deque
 from firmware import limits as L
 from firmware.safety.blocks import Block
 
+_SHIFTS = 3
+
 
 def _bound(ds1_c: float, ds2_c: float, span_s: float) -> tuple[float, float]:
     """The range of mean(S1 - S2) two healthy sensors allow over ``span_s`` seconds in
@@ -47,7 +49,7 @@ class DisagreeWatch:
 
     def __init__(self) -> None:
         self._longest = max(L.DISAGREE_WINDOWS_S)
-        self._blocks: deque[tuple[float, float]] = deque(maxlen=self._longest + 1)
+        self._blocks: deque[tuple[float, float]] = deque(maxlen=self._longest + _SHIFTS)
         self._out_since_s: float | None = None
         self.excess_c = -math.inf  # how far outside the bound, worst window (diagnostics)
 
@@ -65,22 +67,30 @@ class DisagreeWatch:
             self._out_since_s = block.t_s
 
     def _excess(self) -> float:
-        """How far the mean difference lies outside its bound, over the windows that fit."""
+        """How far the mean difference lies outside its bound, over the windows that fit
+        (each window's figures averaged over ``_SHIFTS`` shifts a second apart, which
+        steadies its end points against noise)."""
         blocks = self._blocks
         n = len(blocks)
-        worst = -1e9
+        worst = -math.inf
         for w in L.DISAGREE_WINDOWS_S:
-            if n < w + 1:
+            if n < w + _SHIFTS:
                 continue
-            first, last = blocks[n - 1 - w], blocks[n - 1]
-            # Trapezoid over the w seconds from the first block's middle to the last's.
-            total = 0.5 * ((first[0] - first[1]) + (last[0] - last[1]))
-            for i in range(n - w, n - 1):
-                total += blocks[i][0] - blocks[i][1]
-            mean = total / w
-            low, high = _bound(last[0] - first[0], last[1] - first[1], float(w))
+            figures = [self._window(n - 1 - k, w) for k in range(_SHIFTS)]
+            mean, ds1, ds2 = (sum(f[i] for f in figures) / _SHIFTS for i in range(3))
+            low, high = _bound(ds1, ds2, float(w))
             worst = max(worst, low - mean, mean - high)
         return worst
+
+    def _window(self, last: int, w: int) -> tuple[float, float, float]:
+        """(mean of S1 - S2, ΔS1, ΔS2) over the ``w`` seconds from block ``last - w`` to
+        block ``last`` (trapezoid between the blocks' middles)."""
+        blocks = self._blocks
+        first, end = blocks[last - w], blocks[last]
+        total = 0.5 * ((first[0] - first[1]) + (end[0] - end[1]))
+        for i in range(last - w + 1, last):
+            total += blocks[i][0] - blocks[i][1]
+        return total / w, end[0] - first[0], end[1] - first[1]
 
     def disagree(self, now_s: float) -> bool:
         """Out of bounds for ``DISAGREE_CONFIRM_S``."""
