@@ -403,3 +403,25 @@ def test_a_one_sensor_kit_keeps_the_plain_rule():
     f.override = {1: f.samples()[0]}
     hold_pulses(f, 4 * L.STUCK_COUNT_RELAY_ON_S, on_s=6.0)
     assert f.faults and f.faults[0] == Fault.SENSOR_STALE
+
+
+# -- the heating check ---------------------------------------------------------------------------
+def test_heat_on_a_pad_still_cooling_behind_slow_sensors_is_not_no_heat():
+    pad = PadParams(heater_w=8.7, heat_capacity_j_per_k=77.4, loss_w_per_k=0.37,
+                    ambient_c=19.7, start_c=37.1, sensor_lag_s=26.9, sensor2_lag_s=18.8)
+    f = PadFeed(pad, state="preheat", target_c=40.0, noise_c=0.12)
+    f.hold_at(37.1)
+    f.pad.true_c = 34.0  # the pad has cooled ahead of its lagging sensors
+    f.want = True
+    f.run(300.0)
+    assert f.faults == []
+
+
+def test_a_dead_heater_on_a_pad_still_cooling_is_no_heat_within_two_minutes():
+    pad = PadParams(start_c=35.0, sensor_lag_s=20.0, sensor2_lag_s=20.0)
+    f = PadFeed(pad, state="preheat", target_c=40.0)
+    f.pad.heater_dead = True
+    f.want = True
+    f.run(L.HEATING_CHECK_SETTLE_S + L.HEATING_CHECK_WINDOW_S + 1.0,
+          until=lambda f: f.faults)
+    assert f.faults == [Fault.NO_HEAT]
