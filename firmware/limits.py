@@ -58,11 +58,13 @@ STUCK_ON_STRETCH_S = 20.0
 
 # Heating check: relay on and reading below target - margin must gain this much per window.
 # In the first HEATING_CHECK_SETTLE_S of heat the base may follow a reading that still falls
-# (a lagging sensor on a pad that was cooling when the heat began).
+# (a lagging sensor on a pad that was cooling when the heat began); the window then counts
+# from the turn, HEATING_CHECK_TURN_S longer (the sensor picks up speed over a lag).
 HEATING_CHECK_MARGIN_C = 2.0
 HEATING_CHECK_GAIN_C = 1.0
 HEATING_CHECK_WINDOW_S = 60.0
 HEATING_CHECK_SETTLE_S = 60.0
+HEATING_CHECK_TURN_S = 30.0
 
 # Runaway (kits without supply feedback), in every state: relay commanded off and the pad
 # heating: the reading >= floor, above anything the pad had when the heat went off (the

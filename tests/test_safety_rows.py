@@ -417,11 +417,11 @@ def test_heat_on_a_pad_still_cooling_behind_slow_sensors_is_not_no_heat():
     assert f.faults == []
 
 
-def test_a_dead_heater_on_a_pad_still_cooling_is_no_heat_within_two_minutes():
+def test_a_dead_heater_on_a_pad_still_cooling_is_no_heat_within_two_and_a_half_minutes():
     pad = PadParams(start_c=35.0, sensor_lag_s=20.0, sensor2_lag_s=20.0)
     f = PadFeed(pad, state="preheat", target_c=40.0)
     f.pad.heater_dead = True
     f.want = True
-    f.run(L.HEATING_CHECK_SETTLE_S + L.HEATING_CHECK_WINDOW_S + 1.0,
+    f.run(L.HEATING_CHECK_SETTLE_S + L.HEATING_CHECK_TURN_S + L.HEATING_CHECK_WINDOW_S + 1.0,
           until=lambda f: f.faults)
     assert f.faults == [Fault.NO_HEAT]

@@ -8,7 +8,9 @@ either reading may gain: the slower one lags a heating pad most, and a sensor of
 is the detached and disagree checks' to find. A pad that was still cooling when the heat
 began (a warm start) shows the heat only once its lagging sensor has caught up with the
 cooling, so in the first ``HEATING_CHECK_SETTLE_S`` of heat the base follows a reading
-that is still falling (and the window starts again from there); after that it is fixed. A
+that is still falling, and the window starts again from its lowest point with
+``HEATING_CHECK_TURN_S`` more for the sensor to pick up speed after the turn; after that the
+base is fixed. A
 count frozen through half the window makes it ``sensor_stale`` instead: a live
 thermistor's count moves with noise even on a cold pad.
 """
@@ -63,7 +65,7 @@ class HeatingWatch:
         if self._settle_s < L.HEATING_CHECK_SETTLE_S and \
                 any(r <= b - _LOWER_C for r, b in zip(readings, base[0], strict=True)):
             self._base = (tuple(min(r, b) for r, b in zip(readings, base[0], strict=True)),
-                          0.0)
+                          -L.HEATING_CHECK_TURN_S)
             return None
         on_s = base[1] + dt_s
         self._base = (base[0], on_s)
