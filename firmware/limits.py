@@ -107,15 +107,20 @@ DISAGREE_CONFIRM_S = 5.0
 # Pad profile: each sensor's rise in a session from rest against the stored profile's
 # prediction; every sensor's ratio below PROFILE_MIN_RATIO (supply voltage alone moves it
 # ~10 %, the fit a few % more) for PROFILE_CONFIRM_S: fault `sensor_disagree`. Judged
-# once the predictions have risen PROFILE_MIN_RISE_C (earlier, an error in the lag
-# weighs too much); a profile is stored only from a session that rose
-# PROFILE_STORE_MIN_RISE_C. The pad counts as at rest with PROFILE_REST_S of readings
-# drifting no faster than PROFILE_REST_SLOPE_C_PER_S before the heat.
+# from when the predictions have risen PROFILE_MIN_RISE_C (earlier, an error in the lag
+# weighs too much) until PROFILE_JUDGE_S into the session (the approach, where loose
+# sensors overheat a pad; later a model's small error in the time constant adds up). The
+# pad counts as at rest with PROFILE_REST_S of readings drifting no faster than
+# PROFILE_REST_SLOPE_C_PER_S before the heat; a profile is stored only from a session that
+# started truly at rest (PROFILE_STORE_REST_SLOPE_C_PER_S) and rose
+# PROFILE_STORE_MIN_RISE_C.
 PROFILE_MIN_RATIO = 0.75
 PROFILE_MIN_RISE_C = 5.0
+PROFILE_JUDGE_S = 600.0
 PROFILE_STORE_MIN_RISE_C = 8.0
 PROFILE_REST_S = 30
 PROFILE_REST_SLOPE_C_PER_S = 0.02
+PROFILE_STORE_REST_SLOPE_C_PER_S = 0.005
 PROFILE_CONFIRM_S = 5.0
 
 # Supply feedback: powered while the relay is commanded off (every tick for this long):

@@ -243,6 +243,9 @@ class ProfileWatch:
 
     def _judge(self, t_s: float, duty: float, rises: tuple[float, ...],
                profile: PadProfile) -> None:
+        if len(self._history) * BLOCK_S > L.PROFILE_JUDGE_S:
+            self._low_since_s = None
+            return  # past the approach: the verdict so far stands
         ratios = []
         for fit, model, rise_c in zip(self._fits, profile.sensors, rises, strict=True):
             fit.add(duty, rise_c)
@@ -272,15 +275,20 @@ class ProfileWatch:
 
     def _fit_sensor(self, index: int, learnt: PadProfile) -> SensorModel | None:
         """Sensor ``index``'s model: the time constant, then the lag, then both again, each
-        the best of a few around the control law's; ``None`` when the session rose less
-        than ``PROFILE_STORE_MIN_RISE_C`` or the fit does not explain the readings."""
+        the best of a few around the control law's; ``None`` when the best is at the edge
+        of the search (not determined by this session), the session rose less than
+        ``PROFILE_STORE_MIN_RISE_C`` or the fit does not explain the readings."""
         tau0 = learnt.tau_s if math.isfinite(learnt.tau_s) else _NO_LOSS_TAU_S / 100.0
-        lag, tau = learnt.lag_s, tau0
+        lag_f = tau_f = 1.0
         for _ in range(2):
-            tau = min((tau0 * f for f in _TAU_FACTORS),
-                      key=lambda t: self._fit_history(index, lag, t).rms_c())
-            lag = min((learnt.lag_s * f for f in _LAG_FACTORS),
-                      key=lambda g: self._fit_history(index, g, tau).rms_c())
+            tau_f = min(_TAU_FACTORS, key=lambda f: self._fit_history(
+                index, learnt.lag_s * lag_f, tau0 * f).rms_c())
+            lag_f = min(_LAG_FACTORS, key=lambda f: self._fit_history(
+                index, learnt.lag_s * f, tau0 * tau_f).rms_c())
+        if tau_f in (_TAU_FACTORS[0], _TAU_FACTORS[-1]) or \
+                lag_f in (_LAG_FACTORS[0], _LAG_FACTORS[-1]):
+            return None
+        lag, tau = learnt.lag_s * lag_f, tau0 * tau_f
         fit = self._fit_history(index, lag, tau)
         rise = fit.rise_c_per_s()
         if rise is None or rise <= 0 or rise * fit.top_unit_c < L.PROFILE_STORE_MIN_RISE_C:
@@ -291,9 +299,11 @@ class ProfileWatch:
 
     def fit_profile(self, learnt: PadProfile) -> PadProfile | None:
         """``learnt`` (the control law's model after this session) with each sensor's model
-        fitted to this session's readings; ``None`` unless the session started at rest and
-        every sensor's fit is sound (a session that does not fit is no yardstick)."""
-        if not self._rested or not self._history:
+        fitted to this session's readings; ``None`` unless the session started truly at
+        rest (``PROFILE_STORE_REST_SLOPE_C_PER_S``) and every sensor's fit is sound (a
+        session that does not fit is no yardstick)."""
+        if not self._rested or not self._history or \
+                max(abs(d) for d in self._drift) > L.PROFILE_STORE_REST_SLOPE_C_PER_S:
             return None
         models = [self._fit_sensor(i, learnt) for i in range(self.sensors)]
         if any(m is None for m in models):
