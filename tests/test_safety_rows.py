@@ -425,3 +425,13 @@ def test_a_dead_heater_on_a_pad_still_cooling_is_no_heat_within_two_and_a_half_m
     f.run(L.HEATING_CHECK_SETTLE_S + L.HEATING_CHECK_TURN_S + L.HEATING_CHECK_WINDOW_S + 1.0,
           until=lambda f: f.faults)
     assert f.faults == [Fault.NO_HEAT]
+
+
+def test_a_lone_sensor_leaving_the_fastest_pad_early_in_preheat_is_found_within_a_minute():
+    pad = PadParams(heater_w=20.0, heat_capacity_j_per_k=60.0)
+    f = PadFeed(pad, sensors=1, state="preheat", target_c=41.0)
+    f.want = True
+    f.run(10.0)  # the reading has begun to rise
+    f.pad.bead(1).coupling = 0.0  # too slow a fall to be seen leaving: the heat must show
+    f.run(L.HEATING_CHECK_WINDOW_S, until=lambda f: f.faults)
+    assert f.faults and f.faults[0] in (Fault.NO_HEAT, Fault.SENSOR_DETACHED)
