@@ -74,7 +74,8 @@ class KitDaemon:
         self.kit = Kit(config, self.clock, store=self.store, pin_factory=pin_factory, sim=sim,
                        people_clock=people)
         self.sim_panel: SimPanel | None = None if self.simkit is None else \
-            SimPanel(self.simkit, self.clock.monotonic())
+            SimPanel(self.simkit, self.clock.monotonic(),
+                     kit_display=lambda: {"pairing": self.kit.pairing.display()})
         self.lateness_s: deque[float] = deque(maxlen=6000)
         self.ticks = 0
         self._stop = threading.Event()

@@ -189,6 +189,11 @@ class Pairing:
         return {"outcome": press["outcome"], "names": list(press["names"]),
                 "ago_s": round(ago_s, 1)}
 
+    def display(self) -> dict[str, Any]:
+        """What a display at the kit shows (the virtual kit's panel in simulation): the
+        requests waiting, with code and name, and what the last long press did."""
+        return {"requests": self.pending(), "last_press": self.last_press()}
+
     def long_press(self) -> bool:
         """A long press in idle: approve the one request in play, or refuse every waiting
         one when two or more phones asked. False when no request is waiting."""

@@ -7,7 +7,23 @@ again alone, so nobody can slip a request in ahead of the owner's.
 
 from __future__ import annotations
 
-from firmware.pairing import PAIRING_WINDOW_S
+import argparse
+import sqlite3
+
+import pytest
+
+from firmware.client import run as client_run
+from firmware.clock import VirtualClock
+from firmware.errors import CommandError
+from firmware.pairing import (
+    LINK_WINDOW_S,
+    MAX_RECORDS,
+    MAX_REQUESTS,
+    PAIRING_WINDOW_S,
+    REFUSED_PATTERN,
+    Pairing,
+)
+from firmware.store import Store
 
 
 def ask(bench, client: str | None = None, **args) -> dict:
@@ -107,3 +123,164 @@ def test_a_request_long_gone_no_longer_counts(bench):
     late = ask(bench, "192.168.1.66")
     bench.press(hold_s=2.5)
     assert poll(bench, late)["status"] == "approved"
+
+
+# -- the pieces of pairing on their own: a real store, a virtual people clock ----------------
+@pytest.fixture
+def people():
+    return VirtualClock()
+
+
+@pytest.fixture
+def pairing(tmp_path, people):
+    store = Store(tmp_path / "napekit.db", durable=False, wall=people.wall)
+    beeps: list[str] = []
+    p = Pairing(store, beeps.append, people.monotonic)
+    p.beeps = beeps  # type: ignore[attr-defined]
+    yield p
+    store.close()
+
+
+def command(p: Pairing, cmd: str, /, **args) -> dict:
+    return p.commands()[cmd](0.0, args)
+
+
+def test_each_request_beeps_and_waiting_codes_are_distinct(pairing):
+    codes = {command(pairing, "pair_request", client=f"10.0.0.{n}")["code"]
+             for n in range(MAX_REQUESTS)}
+    assert len(codes) == MAX_REQUESTS
+    assert pairing.beeps == ["pairing"] * MAX_REQUESTS
+
+
+def test_a_full_kit_pushes_out_the_oldest_request(pairing, people):
+    first = command(pairing, "pair_request", client="10.0.0.1")
+    for n in range(2, MAX_REQUESTS + 2):
+        people.advance(1)
+        command(pairing, "pair_request", client=f"10.0.0.{n}")
+    answer = command(pairing, "pair_status", id=first["id"])
+    assert answer["status"] == "refused" and answer["reason"] == "crowded"
+    assert len(pairing.pending()) == MAX_REQUESTS
+
+
+def test_memory_stays_bounded_however_many_ask(pairing):
+    for n in range(10 * MAX_RECORDS):
+        command(pairing, "pair_request", client=f"10.{n // 250}.0.{n % 250}")
+    assert len(pairing._requests) <= MAX_RECORDS
+    assert len(pairing.pending()) == MAX_REQUESTS
+
+
+def test_the_panel_shows_codes_names_and_what_the_press_did(pairing, people):
+    assert pairing.display() == {"requests": [], "last_press": None}
+    request = command(pairing, "pair_request", client="10.0.0.1", name="Pixel 7 (Chrome)")
+    people.advance(10)
+    assert pairing.display()["requests"] == [
+        {"code": request["code"], "name": "Pixel 7 (Chrome)", "expires_in_s": 50.0}]
+    assert pairing.long_press() is True
+    people.advance(5)
+    assert pairing.display() == {"requests": [], "last_press": {
+        "outcome": "approved", "names": ["Pixel 7 (Chrome)"], "ago_s": 5.0}}
+    people.advance(2 * PAIRING_WINDOW_S)
+    assert pairing.display()["last_press"] is None
+
+
+def test_a_long_press_with_nobody_asking_does_nothing(pairing):
+    assert pairing.long_press() is False
+    assert pairing.beeps == [] and pairing.display()["last_press"] is None
+
+
+def test_a_refusal_is_what_the_panel_says_last(pairing):
+    command(pairing, "pair_request", client="10.0.0.1", name="Mine")
+    command(pairing, "pair_request", client="10.0.0.2", name="Theirs")
+    pairing.long_press()
+    assert pairing.beeps[-1] == REFUSED_PATTERN
+    press = pairing.display()["last_press"]
+    assert press["outcome"] == "refused" and sorted(press["names"]) == ["Mine", "Theirs"]
+    assert pairing.store.phones() == []
+
+
+def test_a_link_lasts_ten_minutes_of_people_time(pairing, people):
+    early = command(pairing, "pair_link")["secret"]
+    late = command(pairing, "pair_link")["secret"]
+    people.advance(LINK_WINDOW_S - 1)
+    assert command(pairing, "pair_redeem", secret=early, name="Tablet")["name"] == "Tablet"
+    people.advance(2)
+    with pytest.raises(CommandError) as refused:
+        command(pairing, "pair_redeem", secret=late)
+    assert refused.value.status == 403
+    assert [p["name"] for p in pairing.store.phones()] == ["Tablet"]
+
+
+def test_a_link_with_a_bad_name_is_refused_and_still_good(pairing):
+    secret = command(pairing, "pair_link")["secret"]
+    with pytest.raises(CommandError) as refused:
+        command(pairing, "pair_redeem", secret=secret, name="a\tb")
+    assert refused.value.field == "name" and pairing.store.phones() == []
+    assert command(pairing, "pair_redeem", secret=secret)["name"] == "Phone (link)"
+
+
+def test_a_removed_token_is_known_as_removed(pairing):
+    secret = command(pairing, "pair_link")["secret"]
+    token = command(pairing, "pair_redeem", secret=secret)["token"]
+    phone = command(pairing, "auth", token=token)["phone"]
+    command(pairing, "revoke_phone", id=phone["id"])
+    assert command(pairing, "auth", token=token) == {"phone": None, "revoked": True}
+    assert command(pairing, "auth", token="x" * 43) == {"phone": None, "revoked": False}
+
+
+def test_a_failed_last_seen_write_still_lets_the_phone_in(pairing, monkeypatch):
+    token = command(pairing, "pair_redeem",
+                    secret=command(pairing, "pair_link")["secret"])["token"]
+
+    def disk_full(phone_id):
+        raise sqlite3.OperationalError("database or disk is full")
+    monkeypatch.setattr(pairing.store, "touch_phone", disk_full)
+    assert command(pairing, "auth", token=token)["phone"] is not None
+
+
+def test_cancelling_takes_only_a_waiting_request(pairing):
+    request = command(pairing, "pair_request", client="10.0.0.1")
+    with pytest.raises(CommandError):
+        command(pairing, "pair_cancel", id=request["id"], extra=1)
+    assert len(pairing.pending()) == 1
+    assert command(pairing, "pair_cancel", id=request["id"]) == {"status": "cancelled"}
+    assert pairing.pending() == [] and pairing.long_press() is False
+
+
+# -- napekit status: the kit's terminal shows the code --------------------------------------
+def status_text(sim_daemon, capsys) -> str:
+    args = argparse.Namespace(command="status", socket=sim_daemon.socket_path, json=False)
+    assert client_run(args) == 0
+    return capsys.readouterr().out
+
+
+def test_napekit_status_shows_the_code_and_name_to_compare(sim_daemon, capsys):
+    request = sim_daemon.daemon.handle("pair_request", {"name": "Pixel 7 (Chrome)"}, None)
+    out = status_text(sim_daemon, capsys)
+    assert f"\"Pixel 7 (Chrome)\" shows code {request['code']}" in out
+    assert "hold the kit's button for 2 s (60 s left)" in out
+
+
+def test_napekit_status_warns_that_two_phones_asking_will_be_refused(sim_daemon, capsys):
+    a = sim_daemon.daemon.handle("pair_request", {"name": "Mine", "client": "10.0.0.1"}, None)
+    b = sim_daemon.daemon.handle("pair_request", {"name": "Theirs", "client": "10.0.0.2"},
+                                 None)
+    out = status_text(sim_daemon, capsys)
+    assert f"2 phones are asking at once: \"Mine\" (code {a['code']}), \"Theirs\" (code " \
+           f"{b['code']})" in out
+    assert "A long press now refuses them all" in out
+    sim_daemon.hold_button()
+    out = status_text(sim_daemon, capsys)
+    assert "the last long press (1 s ago) refused \"Mine\", \"Theirs\"" in out
+
+
+def test_napekit_status_says_what_the_press_approved(sim_daemon, capsys):
+    sim_daemon.daemon.handle("pair_request", {"name": "Pixel 7 (Chrome)"}, None)
+    sim_daemon.hold_button()
+    assert "(1 s ago) approved \"Pixel 7 (Chrome)\"" in status_text(sim_daemon, capsys)
+
+
+def test_the_virtual_kit_shows_the_waiting_code(sim_daemon):
+    request = sim_daemon.daemon.handle("pair_request", {"name": "Pixel"}, None)
+    shown = sim_daemon.daemon.handle("sim_state", {}, None)["pairing"]
+    assert shown["requests"] == [{"code": request["code"], "name": "Pixel",
+                                  "expires_in_s": 60.0}]

@@ -257,7 +257,11 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"true_c": NUM, "contacts": {"type": "boolean"},
                        "buzzer": {"type": "boolean"},
                        "faults": {"type": "array", "items": {"type": "string"}},
-                       "button": {"type": "boolean"}},
+                       "button": {"type": "boolean"},
+                       "pairing": {"type": "object", "description": (
+                           "what a display at the kit would show: requests waiting "
+                           "[{code, name, expires_in_s}] and the last long press "
+                           "{outcome, names, ago_s} or null")}},
     },
     "Ok": {"type": "object", "properties": {"ok": {"type": "boolean"}}},
 }
