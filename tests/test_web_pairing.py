@@ -5,6 +5,9 @@ names, last seen, removed phones. Every refusal is checked to change nothing.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from firmware.pairing import NAME_MAX_CHARS, PAIRING_WINDOW_S
@@ -292,3 +295,24 @@ def test_a_refused_press_pairs_nobody_and_a_later_single_ask_works(client, sim_d
     request = ask(client, "192.168.1.20").json
     sim_daemon.hold_button()
     assert poll(client, request["id"], "192.168.1.20")["status"] == "approved"
+
+
+# -- the page's copies of the kit's words and numbers ---------------------------------------
+STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
+
+
+def test_the_page_knows_the_kit_s_removed_answer_and_name_limit(client):
+    for script in ("pairing.js", "phones.js"):
+        text = (STATIC / script).read_text(encoding="utf-8")
+        assert f"var NAME_MAX = {NAME_MAX_CHARS};" in text, script
+    assert f'var REMOVED = "{REVOKED}";' in (STATIC / "pairing.js").read_text(encoding="utf-8")
+    html = client.get("/pair").get_data(as_text=True)
+    assert re.search(rf'id="pair-name"[^>]*maxlength="{NAME_MAX_CHARS}"', html)
+
+
+def test_settings_loads_the_phone_list_script(client):
+    html = client.get("/settings").get_data(as_text=True)
+    assert "/static/phones.js?v=" in html
+    ids = set(re.findall(r"""\$\("([A-Za-z0-9_-]+)"\)""",
+                         (STATIC / "phones.js").read_text(encoding="utf-8")))
+    assert ids and all(f'id="{i}"' in html for i in ids)

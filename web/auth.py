@@ -3,6 +3,9 @@
 - A phone's token comes from the daemon at pairing (random, 256 bits, stored hashed by
   the daemon). It arrives as the ``napekit_token`` cookie (HttpOnly, SameSite=Strict,
   Path=/, Secure when the request was https) or as ``Authorization: Bearer <token>``.
+- A token whose phone was removed (revoked) gets 401 :data:`REVOKED` ("this phone was
+  removed from the kit; pair again"), not "not paired": the daemon keeps revoked token
+  hashes, so the phone's page can say what happened.
 - Every protected request is checked with the daemon's ``auth`` command. A positive
   answer is cached for ``AUTH_CACHE_S`` (2 s) at most, so a revocation anywhere takes
   effect within that; a revocation through this web clears the cache at once. Negative
