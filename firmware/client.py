@@ -69,10 +69,19 @@ class DaemonClient:
         return data
 
 
-def pairing_lines(status: dict[str, Any]) -> list[str]:
+def _pairing_display(client: DaemonClient, status: dict[str, Any]) -> dict[str, Any]:
+    """What a display at the kit would show of pairing (``pair_display``); from the status
+    alone when the daemon predates that command."""
+    try:
+        return client.call("pair_display")
+    except DaemonError:
+        return {"requests": status.get("pairing_requests") or [], "last_press": None}
+
+
+def pairing_lines(display: dict[str, Any]) -> list[str]:
     """``napekit status``'s pairing lines: the kit has no display, so its terminal is where
     a person compares the code (and name) their phone shows, and hears what a press did."""
-    requests = status.get("pairing_requests") or []
+    requests = display.get("requests") or []
     lines = []
     if len(requests) == 1:
         r = requests[0]
@@ -84,7 +93,7 @@ def pairing_lines(status: dict[str, Any]) -> list[str]:
                            for r in requests)
         lines.append(f"pairing: {len(requests)} phones are asking at once: {asking}. A long "
                      "press now refuses them all; ask again from one phone alone")
-    press = status.get("pairing_last_press")
+    press = display.get("last_press")
     if press:
         names = ", ".join(f"\"{n}\"" for n in press["names"])
         did = f"approved {names}" if press["outcome"] == "approved" else \
@@ -115,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
               f"(target {status['target_c']:.1f} °C), heat {'ON' if status['relay'] else 'off'}")
         if fault:
             print(f"FAULT:  {fault['code']}: {fault['message']}")
-        for line in pairing_lines(status):
+        for line in pairing_lines(_pairing_display(client, status)):
             print(line)
         return 0
     link = client.call("pair_link")

@@ -435,7 +435,6 @@ class Kit:
                 "fault": dict(self.fault) if self.fault else None,
                 "buzzer": self.buzzer.current,
                 "pairing_requests": self.pairing.pending(),
-                "pairing_last_press": self.pairing.last_press(),
                 "sim": self.sim,
             }
 

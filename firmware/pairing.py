@@ -160,7 +160,8 @@ class Pairing:
     def commands(self) -> dict[str, Handler]:
         """The control-socket commands this module answers, by name."""
         return {"pair_request": self._cmd_request, "pair_status": self._cmd_status,
-                "pair_cancel": self._cmd_cancel, "pair_link": self._cmd_link,
+                "pair_cancel": self._cmd_cancel, "pair_display": self._cmd_display,
+                "pair_link": self._cmd_link,
                 "pair_redeem": self._cmd_redeem, "auth": self._cmd_auth,
                 "phones": self._cmd_phones, "rename_phone": self._cmd_rename,
                 "revoke_phone": self._cmd_revoke}
@@ -292,6 +293,10 @@ class Pairing:
                      if r is not request and r.in_play(now))
         return {"status": "pending", "others": others,
                 "expires_in_s": round(request.requested_s + PAIRING_WINDOW_S - now, 1)}
+
+    def _cmd_display(self, now_s: float, args: dict[str, Any]) -> dict[str, Any]:
+        """For ``napekit status`` (the kit's terminal stands in for a display)."""
+        return self.display()
 
     def _cmd_cancel(self, now_s: float, args: dict[str, Any]) -> dict[str, Any]:
         """The phone gives up its own request (its id is the proof), so it no longer counts

@@ -284,3 +284,19 @@ def test_the_virtual_kit_shows_the_waiting_code(sim_daemon):
     shown = sim_daemon.daemon.handle("sim_state", {}, None)["pairing"]
     assert shown["requests"] == [{"code": request["code"], "name": "Pixel",
                                   "expires_in_s": 60.0}]
+
+
+def test_napekit_status_still_shows_codes_from_an_older_daemon(sim_daemon, capsys,
+                                                               monkeypatch):
+    """A daemon without ``pair_display``: the codes come from the status."""
+    from firmware.client import DaemonClient, DaemonError
+
+    real_call = DaemonClient.call
+
+    def older(self, cmd, /, **args):
+        if cmd == "pair_display":
+            raise DaemonError(400, "unknown command 'pair_display'", "command")
+        return real_call(self, cmd, **args)
+    monkeypatch.setattr(DaemonClient, "call", older)
+    request = sim_daemon.daemon.handle("pair_request", {"name": "Pixel"}, None)
+    assert f"\"Pixel\" shows code {request['code']}" in status_text(sim_daemon, capsys)
