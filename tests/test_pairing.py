@@ -11,6 +11,8 @@ import argparse
 import sqlite3
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from firmware.client import run as client_run
 from firmware.clock import VirtualClock
@@ -24,6 +26,7 @@ from firmware.pairing import (
     Pairing,
 )
 from firmware.store import Store
+from tests.speed import examples
 
 
 def ask(bench, client: str | None = None, **args) -> dict:
@@ -300,3 +303,57 @@ def test_napekit_status_still_shows_codes_from_an_older_daemon(sim_daemon, capsy
     monkeypatch.setattr(DaemonClient, "call", older)
     request = sim_daemon.daemon.handle("pair_request", {"name": "Pixel"}, None)
     assert f"\"Pixel\" shows code {request['code']}" in status_text(sim_daemon, capsys)
+
+
+# -- the hijack, as a property: whatever phones do, a press never approves one phone while
+# -- another phone's request (not cancelled, not yet answered) is less than two windows old
+ACTIONS = st.lists(st.one_of(
+    st.tuples(st.just("ask"), st.integers(0, 11)),
+    st.tuples(st.just("wait"), st.floats(0.0, 1.5 * PAIRING_WINDOW_S)),
+    st.tuples(st.just("cancel"), st.integers(0, 40)),
+    st.tuples(st.just("press"), st.just(0))), max_size=40)
+
+
+@settings(max_examples=examples(200), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(actions=ACTIONS)
+def test_a_press_never_approves_a_phone_while_another_is_in_play(tmp_path_factory, actions):
+    people = VirtualClock()
+    store = Store(tmp_path_factory.mktemp("p") / "napekit.db", durable=False, wall=people.wall)
+    pairing = Pairing(store, lambda pattern: None, people.monotonic)
+    asks: list[dict] = []  # id, address, at, settled (answered or cancelled before now)
+    try:
+        for action, value in actions:
+            if action == "ask":
+                answer = command(pairing, "pair_request", client=f"10.0.0.{value}")
+                asks.append({"id": answer["id"], "address": value, "at": people.monotonic(),
+                             "settled": False})
+            elif action == "wait":
+                people.advance(value)
+            elif action == "cancel" and value < len(asks):
+                try:
+                    command(pairing, "pair_cancel", id=asks[value]["id"])
+                    asks[value]["settled"] = True
+                except CommandError:
+                    pass
+            elif action == "press":
+                _press_and_check(pairing, people, store, asks)
+            for ask in asks:  # answers the phone has seen (refused: replaced, crowded...)
+                if command(pairing, "pair_status", id=ask["id"])["status"] != "pending":
+                    ask["settled"] = True
+    finally:
+        store.close()
+
+
+def _press_and_check(pairing, people, store, asks) -> None:
+    now = people.monotonic()
+    before = len(store.phones())
+    live = [a for a in asks if not a["settled"] and now - a["at"] <= 2 * PAIRING_WINDOW_S]
+    pairing.long_press()
+    approved = [a for a in live
+                if command(pairing, "pair_status", id=a["id"])["status"] == "approved"]
+    assert len(approved) <= 1 and len(store.phones()) == before + len(approved)
+    if approved:
+        others = [a for a in live if a["address"] != approved[0]["address"]]
+        assert others == [], (approved, others)
+        assert now - approved[0]["at"] <= PAIRING_WINDOW_S  # and only within its minute
