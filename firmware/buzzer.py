@@ -34,6 +34,8 @@ PATTERNS: dict[str, list[Segment]] = {
     "stop": [(600, 0.8)],
     # four fast chirps: "a phone asks to pair: hold the button to approve"
     "pairing": [(1800.0, 0.07), (0.0, 0.07)] * 3 + [(1800.0, 0.07)],
+    # two long low: "refused" (a long press refused pairing: two phones asked at once)
+    "refused": [(500.0, 0.5), (0.0, 0.15), (500.0, 0.5)],
     # insistent, repeating until acknowledged or cleared
     "alarm": [(2500, 0.25), (0, 0.25)],
 }

@@ -69,6 +69,39 @@ class DaemonClient:
         return data
 
 
+def _pairing_display(client: DaemonClient, status: dict[str, Any]) -> dict[str, Any]:
+    """What a display at the kit would show of pairing (``pair_display``); from the status
+    alone when the daemon predates that command."""
+    try:
+        return client.call("pair_display")
+    except DaemonError:
+        return {"requests": status.get("pairing_requests") or [], "last_press": None}
+
+
+def pairing_lines(display: dict[str, Any]) -> list[str]:
+    """``napekit status``'s pairing lines: the kit has no display, so its terminal is where
+    a person compares the code (and name) their phone shows, and hears what a press did."""
+    requests = display.get("requests") or []
+    lines = []
+    if len(requests) == 1:
+        r = requests[0]
+        lines.append(f"pairing: \"{r.get('name', 'a phone')}\" shows code {r['code']}: if "
+                     "that is the phone in your hand, hold the kit's button for 2 s "
+                     f"({max(0, int(r['expires_in_s']))} s left)")
+    elif requests:
+        asking = ", ".join(f"\"{r.get('name', 'a phone')}\" (code {r['code']})"
+                           for r in requests)
+        lines.append(f"pairing: {len(requests)} phones are asking at once: {asking}. A long "
+                     "press now refuses them all; ask again from one phone alone")
+    press = display.get("last_press")
+    if press:
+        names = ", ".join(f"\"{n}\"" for n in press["names"])
+        did = f"approved {names}" if press["outcome"] == "approved" else \
+            f"refused {names}: two or more phones asked at the same time"
+        lines.append(f"pairing: the last long press ({int(press['ago_s'])} s ago) {did}")
+    return lines
+
+
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--socket", type=Path, help="the daemon's control socket")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -91,9 +124,8 @@ def run(args: argparse.Namespace) -> int:
               f"(target {status['target_c']:.1f} °C), heat {'ON' if status['relay'] else 'off'}")
         if fault:
             print(f"FAULT:  {fault['code']}: {fault['message']}")
-        for request in status.get("pairing_requests", []):
-            print(f"pairing: a phone shows code {request['code']}; if it is yours, hold the "
-                  f"kit's button for 2 s within {int(request['expires_in_s'])} s")
+        for line in pairing_lines(_pairing_display(client, status)):
+            print(line)
         return 0
     link = client.call("pair_link")
     base = args.url or link.get("base_url") or "http://napekit.local"

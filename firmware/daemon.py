@@ -52,7 +52,8 @@ class KitDaemon:
                  sim: bool, speed: float = 1.0, clock: Clock | None = None,
                  pin_factory: Any = None,
                  notify: Callable[[str], None] | None = None,
-                 pad: PadParams | None = None, base_url: str | None = None) -> None:
+                 pad: PadParams | None = None, base_url: str | None = None,
+                 people_clock: Clock | None = None) -> None:
         self.sim = sim
         self.base_url = base_url
         self.notify = notify or (lambda message: None)
@@ -68,9 +69,13 @@ class KitDaemon:
             pin_factory = pin_factory or real_pin_factory()
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(data_dir / "napekit.db", wall=self.clock.wall)
-        self.kit = Kit(config, self.clock, store=self.store, pin_factory=pin_factory, sim=sim)
+        # Pairing is people time: real even when the simulated kit runs at --speed.
+        people = people_clock or (clock if clock is not None else RealClock())
+        self.kit = Kit(config, self.clock, store=self.store, pin_factory=pin_factory, sim=sim,
+                       people_clock=people)
         self.sim_panel: SimPanel | None = None if self.simkit is None else \
-            SimPanel(self.simkit, self.clock.monotonic())
+            SimPanel(self.simkit, self.clock.monotonic(),
+                     kit_display=lambda: {"pairing": self.kit.pairing.display()})
         self.lateness_s: deque[float] = deque(maxlen=6000)
         self.ticks = 0
         self._stop = threading.Event()

@@ -68,8 +68,10 @@ class Kit:
                  pin_factory: Any = None, routine: Routine | None = None,
                  controller_factory: Callable[[], Controller] = default_controller,
                  listener: Callable[[dict[str, Any]], None] | None = None,
-                 sim: bool = False) -> None:
+                 sim: bool = False, people_clock: Clock | None = None) -> None:
         self.clock = clock
+        # Pairing windows and links run on people time, real even in a sped-up simulation.
+        self.people_clock = people_clock or clock
         now = clock.monotonic()
         # The relay is claimed and driven off before anything else happens.
         self.devices = KitDevices(config, clock, pin_factory=pin_factory)
@@ -84,7 +86,7 @@ class Kit:
         self.controller = controller_factory()
         self.presses = PressDetector()
         self.buzzer = BuzzerPlayer(self.devices.buzzer.sound, on_play=self._buzzer_played)
-        self.pairing = Pairing(store, self.buzzer.play)
+        self.pairing = Pairing(store, self.play, self.people_clock.monotonic)
         self.settings = self._load_settings()
         self.session = Session(self.routine, self.settings, self, now)
         self.session_id: int | None = None
@@ -214,7 +216,7 @@ class Kit:
             self.max_temp_c = temp if self.max_temp_c is None else max(self.max_temp_c, temp)
         s.tick(now, temp, verdict.dose_reached)
         self._record_sample(now, temp)
-        self.pairing.expire(now)
+        self.pairing.expire()
         self.buzzer.update(now)
         self._update_led(now)
 
@@ -315,7 +317,7 @@ class Kit:
         elif kind == HOLD:
             if s.state == State.FAULT:
                 self._try_clear_fault(now)
-            elif s.state == State.IDLE and self.pairing.approve(now):
+            elif s.state == State.IDLE and self.pairing.long_press():
                 pass
             elif s.active:
                 s.stop(now, "stopped")
@@ -432,7 +434,7 @@ class Kit:
                 "heat_on_s": round(self.supervisor.heat_on_s, 1),
                 "fault": dict(self.fault) if self.fault else None,
                 "buzzer": self.buzzer.current,
-                "pairing_requests": self.pairing.pending(now),
+                "pairing_requests": self.pairing.pending(),
                 "sim": self.sim,
             }
 

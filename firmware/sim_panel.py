@@ -46,8 +46,11 @@ def _only(args: dict[str, Any], allowed: set[str]) -> None:
 class SimPanel:
     """The virtual kit's controls and its physics clock, on one :class:`SimKit`."""
 
-    def __init__(self, sim: SimKit, now_s: float) -> None:
+    def __init__(self, sim: SimKit, now_s: float,
+                 kit_display: Callable[[], dict[str, Any]] | None = None) -> None:
         self.sim = sim
+        # what the kit would show on a display, if it had one (e.g. pairing codes)
+        self._kit_display = kit_display
         self._last_s = now_s  # the physics has been stepped up to here
         self._actions: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
@@ -134,9 +137,12 @@ class SimPanel:
 
     def _state(self, now_s: float, args: dict[str, Any]) -> dict[str, Any]:
         sim = self.sim
-        return {"true_c": round(sim.pad.true_c, 3), "contacts": sim.contacts_closed(),
-                "buzzer": sim.buzzer_sounding(), "faults": sorted(sim.faults),
-                "button": bool(not sim.button_pin().state)}
+        state = {"true_c": round(sim.pad.true_c, 3), "contacts": sim.contacts_closed(),
+                 "buzzer": sim.buzzer_sounding(), "faults": sorted(sim.faults),
+                 "button": bool(not sim.button_pin().state)}
+        if self._kit_display is not None:
+            state.update(self._kit_display())
+        return state
 
     # -- time -----------------------------------------------------------------------------
     def at(self, at_s: float, action: Callable[[], None]) -> None:

@@ -250,6 +250,20 @@ class Store:
                            "WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,))
         return rows[0] if rows else None
 
+    def token_revoked(self, token_hash: str) -> bool:
+        """Whether this token belonged to a phone that was removed (revoked rows are kept,
+        so its page can be told so rather than treated as never paired)."""
+        rows = self._query("SELECT 1 FROM phones WHERE token_hash = ? AND revoked_at IS NOT "
+                           "NULL", (token_hash,))
+        return bool(rows)
+
+    def rename_phone(self, phone_id: int, name: str) -> bool:
+        """False when there is no such paired (unrevoked) phone."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE phones SET name = ? WHERE id = ? AND revoked_at IS NULL",
+                             (name, phone_id))
+            return cur.rowcount == 1
+
     def touch_phone(self, phone_id: int) -> None:
         with self._tx() as db:
             db.execute("UPDATE phones SET last_seen = ? WHERE id = ?", (self._wall(), phone_id))

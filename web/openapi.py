@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, jsonify
 
 from firmware import __version__
 from firmware import limits as L
+from firmware.pairing import NAME_MAX_CHARS, REFUSALS
 from firmware.routine import STAGE_MAX_S, STAGE_MIN_S
 from firmware.sim_hw import FAULTS
 from firmware.sim_panel import DEFAULT_HOLD_S, FAULT_MAX_S, HOLD_MAX_S, HOLD_MIN_S
@@ -177,17 +178,28 @@ SCHEMAS: dict[str, Any] = {
                        "safety": {"type": "array", "items": {"type": "string"}},
                        "stages": {"type": "array", "items": {"type": "object"}}},
     },
+    "PhoneName": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_CHARS,
+                  "description": "letters, digits, spaces, punctuation; no line breaks or "
+                                 "invisible characters (ends trimmed)"},
+    "PairingAsk": {"type": "object", "additionalProperties": False,
+                   "properties": {"name": _ref("PhoneName")}},
     "PairingRequest": {
         "type": "object", "required": ["id", "code", "expires_in_s"],
         "properties": {"id": {"type": "string"},
                        "code": {"type": "string", "pattern": "^[0-9]{4}$",
-                                "description": "compare with the page"},
-                       "expires_in_s": NUM},
+                                "description": "compare with the kit's terminal or panel"},
+                       "name": {"type": "string"}, "expires_in_s": NUM},
     },
     "PairingStatus": {
         "type": "object", "required": ["status"],
         "properties": {
-            "status": {"type": "string", "enum": ["pending", "approved", "expired"]},
+            "status": {"type": "string",
+                       "enum": ["pending", "approved", "refused", "expired"]},
+            "others": {"type": "integer", "description": "pending: other phones asking "
+                                                        "now (a long press refuses all)"},
+            "reason": {"type": "string", "enum": list(REFUSALS)},
+            "message": {"type": "string", "description": "refused: what to tell the person"},
+            "name": {"type": "string", "description": "approved: the phone's name"},
             "expires_in_s": NUM,
             "token": {"type": "string", "description": "only in the first approved answer"},
             "csrf": {"type": "string", "description": "with the token"},
@@ -196,12 +208,13 @@ SCHEMAS: dict[str, Any] = {
     "PairingLink": {
         "type": "object", "required": ["secret"], "additionalProperties": False,
         "properties": {"secret": {"type": "string", "maxLength": 256,
-                                  "description": "the part after '#' of the link"}},
+                                  "description": "the part after '#' of the link"},
+                       "name": _ref("PhoneName")},
     },
     "Paired": {
         "type": "object", "required": ["status", "token", "csrf"],
         "properties": {"status": {"const": "approved"}, "token": {"type": "string"},
-                       "csrf": {"type": "string"}},
+                       "csrf": {"type": "string"}, "name": {"type": "string"}},
     },
     "Csrf": {"type": "object", "required": ["csrf"],
              "properties": {"csrf": {"type": "string"}}},
@@ -244,7 +257,11 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"true_c": NUM, "contacts": {"type": "boolean"},
                        "buzzer": {"type": "boolean"},
                        "faults": {"type": "array", "items": {"type": "string"}},
-                       "button": {"type": "boolean"}},
+                       "button": {"type": "boolean"},
+                       "pairing": {"type": "object", "description": (
+                           "what a display at the kit would show: requests waiting "
+                           "[{code, name, expires_in_s}] and the last long press "
+                           "{outcome, names, ago_s} or null")}},
     },
     "Ok": {"type": "object", "properties": {"ok": {"type": "boolean"}}},
 }
@@ -252,7 +269,9 @@ SCHEMAS: dict[str, Any] = {
 RESPONSES = {
     "BadRequest": _json(_ref("Error"), "bad input: not a JSON object, NaN/Infinity, wrong "
                                        "content type, wrong type or unknown field (named)"),
-    "NotPaired": _json(_ref("Error"), "not paired: {\"error\": \"not paired\"}"),
+    "NotPaired": _json(_ref("Error"), "not paired: {\"error\": \"not paired\"}, or, for a "
+                                      "phone that was removed, \"this phone was removed "
+                                      "from the kit; pair again\""),
     "Forbidden": _json(_ref("Error"), "refused: Host not allowed, cross-site Origin, or "
                                       "missing/wrong X-CSRF-Token"),
     "NotFound": _json(_ref("Error"), "no such thing"),
@@ -353,12 +372,17 @@ def _paths() -> dict[str, Any]:
         "/api/routine": {"get": _op("the massage routine, phases and safety text",
                                     _json(_ref("Routine"), "routine"))},
         "/api/pairing": {"post": _op(
-            "ask to pair; the kit beeps; a long press at the kit within 60 s approves",
-            _json(_ref("PairingRequest"), "requested"), security=OPEN,
-            errors=(*WRITE_ERRORS, "429"),
-            body=_body({"type": "object", "additionalProperties": False}, required=False),
-            tags=("pairing",))},
-        "/api/pairing/{pairing_id}": {"get": _op(
+            "ask to pair; the kit beeps; a long press at the kit within 60 s approves when "
+            "this is the only phone asking (two or more: all refused); one request per "
+            "address (a new one replaces it)", _json(_ref("PairingRequest"), "requested"),
+            security=OPEN, errors=(*WRITE_ERRORS, "429"),
+            body=_body(_ref("PairingAsk"), required=False), tags=("pairing",))},
+        "/api/pairing/{pairing_id}": {"delete": _op(
+            "give up a waiting request", _json({"type": "object", "properties": {
+                "status": {"const": "cancelled"}}}, "cancelled"), security=OPEN,
+            errors=("404",), params=[_path_param("pairing_id", {"type": "string",
+                                                                "maxLength": 64})],
+            tags=("pairing",)), "get": _op(
             "poll a pairing request; the approved answer carries the token once and sets "
             "the napekit_token (HttpOnly) and napekit_csrf cookies",
             _json(_ref("PairingStatus"), "status"), security=OPEN, errors=("404",),
@@ -374,7 +398,13 @@ def _paths() -> dict[str, Any]:
         "/api/phones/{phone_id}": {"delete": _op(
             "revoke a paired phone (at once)", _json(_ref("Phones"), "phones left"),
             security=PAIRED, errors=("404",),
-            params=[_path_param("phone_id", {"type": "integer", "minimum": 0})])},
+            params=[_path_param("phone_id", {"type": "integer", "minimum": 0})]),
+            "patch": _op("rename a paired phone", _json(_ref("Phones"), "phones"),
+                         security=PAIRED, errors=(*WRITE_ERRORS, "404"),
+                         body=_body({"type": "object", "required": ["name"],
+                                     "additionalProperties": False,
+                                     "properties": {"name": _ref("PhoneName")}}),
+                         params=[_path_param("phone_id", {"type": "integer", "minimum": 0})])},
         "/api/sim/button": {"post": _op(
             "press or hold the virtual kit button (404 unless simulating)",
             _json(_ref("Ok"), "done"), security=OPEN, errors=(*WRITE_ERRORS, "404"),

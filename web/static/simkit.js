@@ -1,7 +1,8 @@
 /* napekit: the virtual kit panel, only when the kit is simulated (GET /api/sim/state answers).
  * It stands for touching the kit, so it works before pairing: the kit's button (tap, or
- * keep it pressed 2 s for a long press), the relay and buzzer lights, fault injection, and
- * why the kit refused to clear a fault when the kit says so. */
+ * keep it pressed 2 s for a long press), the relay and buzzer lights, fault injection, why
+ * the kit refused to clear a fault when the kit says so, and the pairing codes a display at
+ * the kit would show (the real kit has none: `napekit status` shows them). */
 (function () {
   "use strict";
   var NK = window.NK;
@@ -44,8 +45,35 @@
     var faults = Array.isArray(s.faults) && s.faults.length ? s.faults.join(", ") : "none";
     NK.setText("sim-faults", faults);
     if (typeof s.clear_refused === "string") showRefused(s.clear_refused);
+    renderPairing(s.pairing);
     var kb = NK.$("sim-kitbutton");
     if (kb && !kb.classList.contains("down")) kb.setAttribute("aria-pressed", s.button ? "true" : "false");
+  }
+
+  /* What a display at the kit would show of pairing: each waiting phone's code and name
+     (to compare with the phone), the one-phone rule, and what the last long press did. */
+  function renderPairing(p) {
+    var box = NK.$("sim-pairing");
+    if (!box) return;
+    var requests = p && Array.isArray(p.requests) ? p.requests : [];
+    var last = p && p.last_press ? p.last_press : null;
+    NK.show(box, requests.length > 0 || !!last);
+    var list = NK.$("sim-pair-requests");
+    while (list.firstChild) list.removeChild(list.firstChild);
+    requests.forEach(function (r) {
+      list.appendChild(NK.el("li", null, [
+        NK.el("strong", { className: "sim-pair-code", text: String(r.code) }), " ",
+        String(r.name || "a phone"), " · " + Math.max(0, Math.ceil(r.expires_in_s)) + " s left"]));
+    });
+    NK.setText("sim-pair-rule", requests.length === 1
+      ? "One phone is asking: a long press approves it if the code matches the phone."
+      : requests.length > 1
+        ? requests.length + " phones are asking at once: a long press refuses them all."
+        : "");
+    var names = last ? last.names.map(function (n) { return "“" + n + "”"; }).join(", ") : "";
+    NK.setText("sim-pair-last", !last ? "" : last.outcome === "approved"
+      ? "The last long press approved " + names + "."
+      : "The last long press refused " + names + ": two or more phones asked at the same time.");
   }
 
   async function simSend(method, path, body, done) {
