@@ -9,6 +9,10 @@ Off a Raspberry Pi (or with ``--sim``) the daemon drives the simulated pad on gp
 MockFactory, with a clock running at ``--speed`` times real time; the ``sim_*`` commands
 go to :class:`firmware.sim_panel.SimPanel`, and the daemon only dispatches to it.
 
+The daemon holds its data folder's lock (:mod:`firmware.datalock`) from before it opens
+the store until it has stopped, so a second kit on the same folder stops at once instead
+of closing this one's session and taking its socket.
+
 Hazards: the loop is the only thing that judges samples. If it stalls, nothing turns the
 heat off, so on the kit systemd's watchdog kills and restarts the daemon (pings are sent
 only from a healthy loop) and ``ExecStopPost`` forces the relay pin off after any exit.
@@ -19,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -29,6 +34,7 @@ from firmware import limits as L
 from firmware.clock import Clock, RealClock, ScaledClock
 from firmware.config import HardwareConfig
 from firmware.control_socket import ControlServer
+from firmware.datalock import DataDirLock
 from firmware.errors import CommandError
 from firmware.kit import Kit
 from firmware.pins import real_pin_factory
@@ -67,8 +73,15 @@ class KitDaemon:
             self.clock = clock or RealClock()
             pin_factory = pin_factory or real_pin_factory()
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(data_dir / "napekit.db", wall=self.clock.wall)
-        self.kit = Kit(config, self.clock, store=self.store, pin_factory=pin_factory, sim=sim)
+        self.data_lock = DataDirLock(data_dir)
+        self.data_lock.acquire()  # before the store, the session records and the socket
+        try:
+            self.store = Store(data_dir / "napekit.db", wall=self.clock.wall)
+            self.kit = Kit(config, self.clock, store=self.store, pin_factory=pin_factory,
+                           sim=sim)
+        except BaseException:
+            self.data_lock.release()
+            raise
         self.sim_panel: SimPanel | None = None if self.simkit is None else \
             SimPanel(self.simkit, self.clock.monotonic())
         self.lateness_s: deque[float] = deque(maxlen=6000)
@@ -97,7 +110,20 @@ class KitDaemon:
             if args.get("reset") is True:
                 self.lateness_s.clear()
             return stats
-        return self.kit.command(cmd, args)
+        result = self.kit.command(cmd, args)
+        if cmd == "auth":
+            self._seen(result.get("phone"))
+        return result
+
+    def _seen(self, phone: Any) -> None:
+        """A phone's token was just used: its ``last_seen`` (the store writes it at most
+        once a minute per phone). Best effort: a full disk must not refuse the phone."""
+        if isinstance(phone, dict) and isinstance(phone.get("id"), int):
+            try:
+                self.store.touch_phone(phone["id"])
+            except sqlite3.Error as exc:
+                log.warning("could not record when phone %s was last seen: %s",
+                            phone["id"], exc)
 
     def step_sim(self, now_s: float | None = None) -> None:
         """Advance the simulated pad to ``now_s`` (default: the clock's now) under the
@@ -179,6 +205,7 @@ class KitDaemon:
             self.mqtt.stop()
         self.server.close()
         self.kit.close()
+        self.data_lock.release()
 
     @property
     def loop_alive(self) -> bool:
