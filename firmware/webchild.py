@@ -38,7 +38,7 @@ log = logging.getLogger("napekit")
 
 PR_SET_PDEATHSIG = 1
 PARENT_CHECK_S = 0.5
-BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # pause before each successive restart
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # pause before each successive restart
 HEALTHY_AFTER_S = 60.0  # a web that lived this long starts the backoff afresh
 STOP_TIMEOUT_S = 5.0
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only

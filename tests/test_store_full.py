@@ -11,6 +11,7 @@ the store's ``connect`` seam. The real thing (a full tmpfs, a read-only mount) i
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 import pytest
@@ -48,10 +49,8 @@ class Disk:
     def _set(self, mode: str | None) -> None:
         self.mode = mode
         for db in self.connections:
-            try:
+            with contextlib.suppress(sqlite3.ProgrammingError):  # a closed connection
                 self._apply(db)
-            except sqlite3.ProgrammingError:  # a closed connection
-                pass
 
     def _apply(self, db: sqlite3.Connection) -> None:
         if self.mode == "full":
