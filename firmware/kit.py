@@ -33,7 +33,7 @@ from firmware.control import Controller, default_controller
 from firmware.devices import KitDevices
 from firmware.errors import CommandError, SettingsError
 from firmware.pairing import Pairing
-from firmware.records import Records
+from firmware.records import Records, fault_for
 from firmware.routine import Routine, load_routine
 from firmware.session import Session
 from firmware.settings import Settings, apply_update, default_settings
@@ -206,10 +206,10 @@ class Kit:
             try:
                 self._tick(now)
                 self.records.retry(now)
-            except Exception:
+            except Exception as exc:
                 log.exception("internal error in the control tick: heat off")
                 self.relay.force_off(now)
-                self._latch(Fault.INTERNAL, now)
+                self._latch(fault_for(exc), now)
 
     def _tick(self, now: float) -> None:
         self.last_tick_s = now
@@ -259,10 +259,10 @@ class Kit:
                                   if now - self.last_tick_s < L.NO_SAMPLE_HEAT_OFF_S else None,
                                   False)
                 self.buzzer.update(now)
-            except Exception:
+            except Exception as exc:
                 log.exception("internal error between ticks: heat off")
                 self.relay.force_off(now)
-                self._latch(Fault.INTERNAL, now)
+                self._latch(fault_for(exc), now)
 
     def next_wakeup_s(self) -> float | None:
         """The earliest time before the next tick when something is due."""

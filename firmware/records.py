@@ -35,6 +35,13 @@ RETRY_EVERY_S = 5.0  # kept records are written again at most this often
 MAX_KEPT = 256  # records kept for a later write; a latched kit makes only a few
 
 
+def fault_for(exc: BaseException) -> Fault:
+    """The fault an unexpected exception in a tick latches: ``store_failed`` when the
+    store refused a write on a path that does not go through :class:`Records` (pairing
+    on a long press, say), ``internal`` for anything else."""
+    return Fault.STORE_FAILED if isinstance(exc, StoreWriteError) else Fault.INTERNAL
+
+
 class Records:
     """The kit's writes to ``store``: ``write`` never raises a store error; ``failure``
     says the last one the store refused (until the kit has acted on it)."""

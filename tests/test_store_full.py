@@ -253,3 +253,11 @@ def test_pairing_refused_by_the_store_is_answered_not_raised(kit_on):
     with pytest.raises(CommandError) as refused:
         b.kit.command("pair_redeem", {"secret": link["secret"]})
     assert refused.value.status == 503
+
+
+def test_a_pairing_press_the_store_cannot_record_latches_store_failed(kit_on):
+    b = kit_on
+    b.kit.command("pair_request")
+    b.disk.read_only()
+    b.press(hold_s=2.5)  # the long press approves: the new phone cannot be written
+    assert b.kit.fault["code"] == Fault.STORE_FAILED and not b.relay_pin_on
