@@ -1,7 +1,8 @@
 """``make bench``: control quality against peers, safety reactions, simulation speed,
 web latency under load, control-loop lateness and memory, the live status's bytes and CPU
-(polling vs server-sent events, bench.web_push) and Lighthouse per page. Figures are
-printed and written to ``bench/results.json``.
+(polling vs server-sent events, bench.web_push), Lighthouse per page and the fault
+campaign (kill -9, full disk, corrupt store: bench.faults). Figures are printed and
+written to ``bench/results.json``.
 
 Everything runs through the real firmware: the control comparison drives each control law
 inside the real kit with ``napekit simulate``'s runner (supervisor, relay choke point,
@@ -182,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--no-web", action="store_true", help="skip the web load bench")
     parser.add_argument("--no-mqtt", action="store_true", help="skip the MQTT lateness bench")
+    parser.add_argument("--no-faults", action="store_true", help="skip the fault campaign")
+    parser.add_argument("--kills", type=int, default=50,
+                        help="fault campaign: kill -9 of the daemon, times (default 50)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args(argv)
     logging.getLogger("firmware").setLevel(logging.CRITICAL)  # faults here are results
@@ -224,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
 
         results["mqtt"] = mqtt_load.run_bench()
         mqtt_load.print_figures(results["mqtt"])
+
+    if not args.no_faults:  # alone: python -m bench.faults
+        from bench import faults
+
+        results["faults"] = faults.run_campaign(kills=args.kills)
+        faults.print_figures(results["faults"])
 
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {args.out}")

@@ -198,7 +198,7 @@ def _web_pid(parent: int) -> int | None:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError, IndexError):
             continue
-        if b"-m" in argv and b"web" in argv:
+        if b"-m" in argv and (b"web" in argv or b"firmware.webchild" in argv):
             return int(entry.name)
     return None
 

@@ -9,6 +9,10 @@ Off a Raspberry Pi (or with ``--sim``) the daemon drives the simulated pad on gp
 MockFactory, with a clock running at ``--speed`` times real time; the ``sim_*`` commands
 go to :class:`firmware.sim_panel.SimPanel`, and the daemon only dispatches to it.
 
+The daemon holds its data folder's lock (:mod:`firmware.datalock`) from before it opens
+the store until it has stopped, so a second kit on the same folder stops at once instead
+of closing this one's session and taking its socket.
+
 Hazards: the loop is the only thing that judges samples. If it stalls, nothing turns the
 heat off, so on the kit systemd's watchdog kills and restarts the daemon (pings are sent
 only from a healthy loop) and ``ExecStopPost`` forces the relay pin off after any exit.
@@ -29,6 +33,7 @@ from firmware import limits as L
 from firmware.clock import Clock, RealClock, ScaledClock
 from firmware.config import HardwareConfig
 from firmware.control_socket import ControlServer
+from firmware.datalock import DataDirLock
 from firmware.errors import CommandError
 from firmware.kit import Kit
 from firmware.pins import real_pin_factory
@@ -68,11 +73,17 @@ class KitDaemon:
             self.clock = clock or RealClock()
             pin_factory = pin_factory or real_pin_factory()
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(data_dir / "napekit.db", wall=self.clock.wall)
-        # Pairing is people time: real even when the simulated kit runs at --speed.
-        people = people_clock or (clock if clock is not None else RealClock())
-        self.kit = Kit(config, self.clock, store=self.store, pin_factory=pin_factory, sim=sim,
-                       people_clock=people)
+        self.data_lock = DataDirLock(data_dir)
+        self.data_lock.acquire()  # before the store, the session records and the socket
+        try:
+            self.store = Store(data_dir / "napekit.db", wall=self.clock.wall)
+            # Pairing is people time: real even when the simulated kit runs at --speed.
+            people = people_clock or (clock if clock is not None else RealClock())
+            self.kit = Kit(config, self.clock, store=self.store, pin_factory=pin_factory,
+                           sim=sim, people_clock=people)
+        except BaseException:
+            self.data_lock.release()
+            raise
         self.sim_panel: SimPanel | None = None if self.simkit is None else \
             SimPanel(self.simkit, self.clock.monotonic(),
                      kit_display=lambda: {"pairing": self.kit.pairing.display()})
@@ -184,6 +195,7 @@ class KitDaemon:
             self.mqtt.stop()
         self.server.close()
         self.kit.close()
+        self.data_lock.release()
 
     @property
     def loop_alive(self) -> bool:

@@ -8,10 +8,12 @@ from a scenario go through :meth:`Kit.command`, under the same lock, validated h
 Pairing and phones are :mod:`firmware.pairing`'s; the kit only routes their commands.
 
 Hazards: this is where heat is switched on. The relay can only be on when the session is
-in a heating state (:attr:`firmware.states.State.heating`), control asks for it, and the
-supervisor allows it. That rule is enforced in one place, :meth:`Kit._relay_off_unless_heating`,
-at the end of every way into the kit. Any exception inside a tick forces the relay off and
-latches the ``internal`` fault.
+in a heating state (:attr:`firmware.states.State.heating`), no fault is latched, control
+asks for it, and the supervisor allows it. That rule is enforced in one place,
+:meth:`Kit._relay_off_unless_heating`, at the end of every way into the kit. Any exception
+inside a tick forces the relay off and latches the ``internal`` fault. A write the store
+refuses (a full disk) never raises here: :mod:`firmware.records` takes it, and the same
+way in ends with the relay off and ``store_failed`` latched.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from firmware.control import Controller, default_controller
 from firmware.devices import KitDevices
 from firmware.errors import CommandError, SettingsError
 from firmware.pairing import Pairing
+from firmware.records import Records, fault_for
 from firmware.routine import Routine, load_routine
 from firmware.session import Session
 from firmware.settings import Settings, apply_update, default_settings
@@ -44,16 +47,6 @@ SAMPLE_EVERY_S = 1.0
 
 # A command handler: (now_s, args) -> the answer, or None for "the status after it".
 SessionHandler = Callable[[float, dict[str, Any]], dict[str, Any] | None]
-
-
-def _restored_fault(code: str) -> Fault:
-    """A latched fault read back from the store; a code this version does not know (an
-    older or newer firmware wrote it) stays latched as ``internal``, never as nothing."""
-    try:
-        return Fault(code)
-    except ValueError:
-        log.error("unknown latched fault %r in the store: kept latched as internal", code)
-        return Fault.INTERNAL
 
 
 class Kit:
@@ -82,6 +75,7 @@ class Kit:
         self.routine = routine or load_routine()
         self._listener = listener
         self._lock = threading.RLock()
+        self.records = Records(store)
         self.supervisor = Supervisor(now)
         self.controller = controller_factory()
         self.presses = PressDetector()
@@ -96,16 +90,20 @@ class Kit:
         self.last_tick_s = now
         self._commands: dict[str, SessionHandler] = {**self.pairing.commands(),
                                               **self._session_commands()}
-        interrupted = self.store.close_unfinished_sessions()
-        if interrupted:
-            log.warning("%d session(s) were interrupted by a restart; heat stays off",
-                        interrupted)
-        latched = self.store.latched_faults()
-        if latched:
-            fault = _restored_fault(latched[-1]["code"])
+        self._start_up(now)
+
+    def _start_up(self, now: float) -> None:
+        """Latched faults restored; ``store_recovered`` latched after a corrupt store was
+        moved aside; ``store_failed`` if the store cannot be written (a full disk). Never
+        raises a store error: the kit comes up, heat off."""
+        fault = self.records.start_up(max_gap_s=2 * SAMPLE_EVERY_S)
+        if fault is not None:
             self.fault = {"code": fault.value, "message": fault.message}
             self.session.fault(now, fault)
             self.buzzer.play(ALARM, now)
+        if self.store.recovered_from is not None:
+            self._latch(Fault.STORE_RECOVERED, now)
+        self._latch_store_failure(now)
 
     # -- the lock and the relay invariant -------------------------------------------------
     @contextmanager
@@ -129,10 +127,14 @@ class Kit:
             try:
                 yield now
             finally:
-                self._relay_off_unless_heating(now)
+                try:
+                    self._latch_store_failure(now)
+                finally:
+                    self._relay_off_unless_heating(now)
 
     def _relay_off_unless_heating(self, now: float) -> None:
-        """THE relay invariant: the relay is off unless the session is in a heating state.
+        """THE relay invariant: the relay is off unless the session is in a heating state
+        and no fault is latched.
 
         Hazard: the relay switches the pad's supply. Any path that leaves the session out
         of ``preheat``/``warmup`` (a stop, a press, a fault, a finished warm-up, a refused
@@ -141,18 +143,20 @@ class Kit:
         and each button press) ends here, under the lock. The supervisor's own
         ``force_off`` on a fault and the off on an internal error come on top of this.
         """
-        if not self.session.heating:
+        if not self.session.heating or self.fault is not None:
             self.relay.force_off(now)
 
     # -- set-up ---------------------------------------------------------------------------
     def _load_settings(self) -> Settings:
         defaults = default_settings(self.routine)
-        stored = self.store.load_settings()
+        stored: dict[str, Any] = self.records.read("the settings", self.store.load_settings, {})
         try:
             return apply_update(defaults, stored, self.routine)
         except SettingsError as exc:
             log.error("stored settings are invalid (%s); using defaults", exc)
-            self.store.event("settings_reset", {"error": str(exc)})
+            error = str(exc)
+            self.records.write("an event", lambda: self.store.event("settings_reset",
+                                                                    {"error": error}))
             return defaults
 
     def _emit(self, row: dict[str, Any]) -> None:
@@ -181,15 +185,20 @@ class Kit:
         self.supervisor.begin_heating_session(now)
         self.max_temp_c = self.supervisor.temp_c
         self._next_sample_s = now
-        self.session_id = self.store.start_session(self.settings.target_c, self.settings.hold_min)
+        target_c, hold_min = self.settings.target_c, self.settings.hold_min
+        _, self.session_id = self.records.write("the new session", lambda:
+                                                self.store.start_session(target_c, hold_min))
 
     def session_ended(self, outcome: str) -> None:
         self.supervisor.end_session()
-        if self.session_id is not None:
-            self.store.end_session(self.session_id, outcome, stages=self.session.stages_reached,
-                                   max_temp_c=self.max_temp_c,
-                                   dose_cem43=round(self.supervisor.dose_cem43, 4),
-                                   heat_on_s=round(self.supervisor.heat_on_s, 1))
+        sid = self.session_id
+        if sid is not None:  # kept if refused: written when the store takes it again
+            fields: dict[str, Any] = {
+                "ended_at": self.clock.wall(), "stages": list(self.session.stages_reached),
+                "max_temp_c": self.max_temp_c, "dose_cem43": round(self.supervisor.dose_cem43, 4),
+                "heat_on_s": round(self.supervisor.heat_on_s, 1)}
+            self.records.write(f"the end of session {sid}", lambda: self.store.end_session(
+                sid, outcome, **fields), keep=True)
         self.session_id = None
 
     # -- the tick -----------------------------------------------------------------------
@@ -198,10 +207,11 @@ class Kit:
         with self._entry() as now:
             try:
                 self._tick(now)
-            except Exception:
+                self.records.retry(now)
+            except Exception as exc:
                 log.exception("internal error in the control tick: heat off")
                 self.relay.force_off(now)
-                self._latch(Fault.INTERNAL, now)
+                self._latch(fault_for(exc), now)
 
     def _tick(self, now: float) -> None:
         self.last_tick_s = now
@@ -211,7 +221,7 @@ class Kit:
         want = False
         if s.heating and verdict.heat_allowed and temp is not None:
             want = bool(self.controller.propose(now, temp, self.settings.target_c))
-        self.relay.set(want and verdict.heat_allowed and s.heating, now)
+        self.relay.set(want and verdict.heat_allowed and s.heating and self.fault is None, now)
         if temp is not None and s.active:
             self.max_temp_c = temp if self.max_temp_c is None else max(self.max_temp_c, temp)
         s.tick(now, temp, verdict.dose_reached)
@@ -239,7 +249,8 @@ class Kit:
         if self.session.heating and self.session_id is not None and \
                 now >= self._next_sample_s - 1e-9:
             self._next_sample_s = now + SAMPLE_EVERY_S
-            self.store.add_sample(self.session_id, self.clock.wall(), temp, self.relay.is_on)
+            sid, wall, relay = self.session_id, self.clock.wall(), self.relay.is_on
+            self.records.write("a sample", lambda: self.store.add_sample(sid, wall, temp, relay))
 
     def service(self) -> None:
         """Between ticks: presses and timers only (buzzer edges, stage ends), no sampling."""
@@ -250,10 +261,10 @@ class Kit:
                                   if now - self.last_tick_s < L.NO_SAMPLE_HEAT_OFF_S else None,
                                   False)
                 self.buzzer.update(now)
-            except Exception:
+            except Exception as exc:
                 log.exception("internal error between ticks: heat off")
                 self.relay.force_off(now)
-                self._latch(Fault.INTERNAL, now)
+                self._latch(fault_for(exc), now)
 
     def next_wakeup_s(self) -> float | None:
         """The earliest time before the next tick when something is due."""
@@ -275,24 +286,40 @@ class Kit:
 
     # -- faults ---------------------------------------------------------------------------
     def _latch(self, fault: Fault, now: float) -> None:
+        """Latch ``fault``: heat off and the fault held in memory first, then stored (kept
+        and written again later if the store refuses: a restart must find it), the
+        session ended, the alarm. Never raises a store error."""
         if self.fault is not None and self.fault["code"] == fault:
             return
+        self.relay.force_off(now)
         self.fault = {"code": fault.value, "message": fault.message}
         log.error("FAULT %s: %s", fault.value, fault.message)
-        try:
-            self.store.latch_fault(fault.value, fault.message, self.session_id)
-        except Exception:  # the fault stays latched in memory; heat stays off
-            log.exception("could not store fault %s", fault.value)
+        sid = self.session_id
+        self.records.write(f"the fault {fault.value}", lambda: self.store.latch_fault(
+            fault.value, fault.message, sid), keep=True)
         self.session.fault(now, fault)
         self.session_id = None
         self.buzzer.play(ALARM, now)
+
+    def _latch_store_failure(self, now: float) -> None:
+        """A write the store refused since the last look: heat off, and ``store_failed``
+        latched, unless another fault is latched already (heat is off then, and that
+        fault's message matters more to the person)."""
+        if self.records.acted_on() is None:
+            return
+        self.relay.force_off(now)
+        if self.fault is None:
+            self._latch(Fault.STORE_FAILED, now)
 
     def _try_clear_fault(self, now: float) -> bool:
         if not self.supervisor.cause_gone():
             self.buzzer.play(ALARM, now)
             return False
-        self.store.clear_faults()
-        self.store.event("fault_cleared", {"code": self.fault["code"] if self.fault else None})
+        if not self.records.clear_faults(self.fault["code"] if self.fault else None):
+            self.records.acted_on()  # a store that cannot write keeps heat off now
+            self._latch(Fault.STORE_FAILED, now)
+            self.buzzer.play(ALARM, now)
+            return False
         self.fault = None
         self.supervisor.reset_tracking(now)
         self.buzzer.silence(now)
@@ -335,7 +362,7 @@ class Kit:
         if handler is None:
             raise CommandError(400, f"unknown command {name!r}", "command")
         with self._lock:
-            with self._entry() as now:
+            with self._entry() as now, self.records.refusal_answered(name):
                 result = handler(now, args or {})
             return self.status() if result is None else result
 

@@ -48,7 +48,6 @@ PAIRING_WINDOW_S = 60.0  # a request waits this long for the long press (people 
 LINK_WINDOW_S = 600.0  # a one-time link is good for this long (people time)
 MAX_REQUESTS = 8  # requests in play at once (one per address); more push the oldest out
 MAX_RECORDS = 64  # answered requests remembered for their polls, at most
-TOUCH_EVERY_S = 60.0  # a phone's "last seen" is written at most this often
 NAME_MAX_CHARS = 40
 REFUSED_PATTERN = "refused"  # the buzzer's answer to a press that refused requests
 
@@ -154,7 +153,6 @@ class Pairing:
         self._now = now
         self._requests: dict[str, _Request] = {}
         self._links: dict[str, float] = {}  # hashed one-time link secret -> created at
-        self._touched: dict[int, float] = {}  # phone id -> when last_seen was written
         self._last_press: dict[str, Any] | None = None
 
     def commands(self) -> dict[str, Handler]:
@@ -347,13 +345,8 @@ class Pairing:
         return {"phone": phone}
 
     def _touch(self, phone_id: int) -> None:
-        """Record "last seen", at most once a minute per phone; a failed write is logged and
-        costs nothing else (the phone is still who it is)."""
-        now = self._now()
-        last = self._touched.get(phone_id)
-        if last is not None and now - last < TOUCH_EVERY_S:
-            return
-        self._touched[phone_id] = now
+        """Record "last seen" (the store writes it at most once a minute per phone); a
+        failed write is logged and costs nothing else (the phone is still who it is)."""
         try:
             self.store.touch_phone(phone_id)
         except Exception:  # noqa: BLE001 - last seen is a courtesy, never a refusal
@@ -374,6 +367,5 @@ class Pairing:
         pid = _whole_id(args)
         if not self.store.revoke_phone(pid):
             raise CommandError(404, f"no paired phone {pid}", "id")
-        self._touched.pop(pid, None)
         self.store.event("phone_revoked", {"phone_id": pid})
         return {"phones": self.store.phones()}

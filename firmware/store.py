@@ -5,16 +5,25 @@ paired phones. The firmware daemon is its only writer.
 
 Crash safety: every write is one transaction, committed at once (samples once a second),
 with ``synchronous=FULL`` on the kit, so killing the process at any moment loses at most
-the sample being written and never a setting. A database that cannot be opened or fails
-its integrity check is moved aside (``napekit.db.corrupt-<time>``), a fresh one is made
-with defaults, and the event is logged loudly: the kit must come back up, heat off.
+the sample being written and never a setting. Opening is :mod:`firmware.store_open`'s:
+only a really corrupt file is moved aside (``napekit.db.corrupt-<time>``, kept, its
+latched faults copied over), never a locked, busy, full or unreadable one; the kit then
+starts latched in ``store_recovered``.
+
+A write that fails (disk full, read-only file, I/O error, a lock held past
+:data:`WRITE_BUSY_TIMEOUT_S`) raises :class:`StoreWriteError` with the transaction rolled
+back and the connection usable for the next write; the kit turns that into
+``store_failed`` (:mod:`firmware.records`).
 
 Hazard: latched faults live here. If the store cannot record a fault the kit still holds
-it in memory and heat stays off; a lost fault record must never turn heat on.
+it in memory and heat stays off; a lost fault record must never turn heat on. A write
+waits at most :data:`WRITE_BUSY_TIMEOUT_S` for a lock, because the control tick waits
+with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -26,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.states import Fault
+from firmware.store_open import OPEN_BUSY_TIMEOUT_S, Connect, Opened, open_database
 
 log = logging.getLogger(__name__)
 
@@ -78,64 +88,70 @@ CREATE TABLE IF NOT EXISTS phones (
 """
 
 
-class Store:
-    """One SQLite file. Thread-safe: one connection behind a lock."""
+class StoreWriteError(sqlite3.OperationalError):
+    """A write the store could not make (disk full, read-only, I/O error, corrupt page, a
+    lock held too long). The transaction was rolled back; the store stays usable."""
 
-    def __init__(self, path: str | Path, *, durable: bool = True, wall=time.time) -> None:
+
+WRITE_BUSY_TIMEOUT_S = 0.2  # a write waits this long for another program's lock
+TOUCH_EVERY_S = 60.0  # a phone's last_seen is written at most this often
+
+
+class Store:
+    """One SQLite file. Thread-safe: one connection behind a lock.
+
+    ``connect`` is the seam tests use to reach the connection (e.g. to make SQLite's page
+    limit stand for a full disk); ``busy_timeout_s`` is how long opening waits on a lock.
+    """
+
+    def __init__(self, path: str | Path, *, durable: bool = True, wall=time.time,
+                 connect: Connect = sqlite3.connect,
+                 busy_timeout_s: float = OPEN_BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         self._wall = wall
         self._lock = threading.RLock()
+        self._touched: dict[int, float] = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.recovered_from: Path | None = None
-        try:
-            self._db = self._open(durable)
-        except sqlite3.DatabaseError as exc:
-            self.recovered_from = self._move_aside(str(exc))
-            self._db = self._open(durable)
-            self.event(Fault.STORE_RECOVERED.value, {"moved_to": str(self.recovered_from),
-                                           "error": str(exc)})
+        opened = open_database(self.path, SCHEMA, durable=durable, wall=wall,
+                               connect=connect, busy_timeout_s=busy_timeout_s)
+        self._db = opened.db
+        self._db.execute(f"PRAGMA busy_timeout = {int(WRITE_BUSY_TIMEOUT_S * 1000)}")
+        self.recovered_from: Path | None = opened.recovered_from
+        self.degraded: str | None = opened.degraded
+        if opened.recovered_from is not None:
+            self._record_recovery(opened)
 
-    def _open(self, durable: bool) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                             timeout=5.0)
+    def _record_recovery(self, opened: Opened) -> None:
+        """Into the fresh file: the recovery as an event, and the faults still latched in
+        the old one (best effort: the kit latches ``store_recovered`` whatever happens)."""
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
-            row = db.execute("PRAGMA quick_check").fetchone()
-            if row is None or row[0] != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {row}")
-            db.executescript(SCHEMA)
-        except sqlite3.DatabaseError:
-            db.close()
-            raise
-        return db
-
-    def _move_aside(self, why: str) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self._wall()))
-        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        n = 1
-        while target.exists():
-            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-            n += 1
-        self.path.rename(target)
-        for suffix in ("-wal", "-shm"):
-            side = self.path.with_name(self.path.name + suffix)
-            if side.exists():
-                side.rename(target.with_name(target.name + suffix))
-        log.error("STORE CORRUPT: %s is unreadable (%s); moved it to %s and started afresh "
-                  "with default settings", self.path, why, target)
-        return target
+            self.event(Fault.STORE_RECOVERED.value,
+                       {"moved_to": str(opened.recovered_from), "error": opened.corrupt_reason,
+                        "faults_kept": [f["code"] for f in opened.salvaged_faults]})
+            with self._tx() as db:
+                db.executemany("INSERT INTO faults(code, message, at, session_id) "
+                               "VALUES (:code, :message, :at, NULL)", opened.salvaged_faults)
+        except StoreWriteError:
+            log.exception("could not record the recovery in the fresh store")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. SQLite may already have rolled back on a full disk or
+        an I/O error, and COMMIT itself may fail (the WAL is written then): either way
+        the transaction ends here, and a disk's refusal becomes :class:`StoreWriteError`."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+                        exc, (sqlite3.IntegrityError, StoreWriteError)):
+                    raise StoreWriteError(f"could not write to {self.path}: {exc}") from exc
                 raise
-            self._db.execute("COMMIT")
 
     def _query(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
         with self._lock:
@@ -144,7 +160,9 @@ class Store:
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def close(self) -> None:
-        with self._lock:
+        """Close the file; safe to call twice, and never raises (a full disk may refuse
+        the last checkpoint: the WAL keeps those pages and the next open reads them)."""
+        with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.close()
 
     # -- settings -----------------------------------------------------------------------
@@ -181,16 +199,34 @@ class Store:
         with self._tx() as db:
             db.execute(f"UPDATE sessions SET {cols} WHERE id = ?", (*fields.values(), session_id))
 
-    def end_session(self, session_id: int, outcome: str, **fields: Any) -> None:
-        self.update_session(session_id, ended_at=self._wall(), outcome=outcome, **fields)
+    def end_session(self, session_id: int, outcome: str, *, ended_at: float | None = None,
+                    **fields: Any) -> None:
+        """The session's end: now, or ``ended_at`` (a record the kit writes late)."""
+        self.update_session(session_id, ended_at=self._wall() if ended_at is None else ended_at,
+                            outcome=outcome, **fields)
 
-    def close_unfinished_sessions(self) -> int:
-        """After a restart or power loss: sessions still open ended with the kit."""
+    def close_unfinished_sessions(self, max_gap_s: float = 2.0) -> int:
+        """After a restart or power loss: sessions still open ended with the kit, their
+        summary worked out from their samples (the kit had no chance to write it): ended
+        at the last sample, the hottest reading, and the relay's on-time (each sample's
+        relay state held until the next sample, at most ``max_gap_s``)."""
         with self._tx() as db:
-            cur = db.execute("UPDATE sessions SET outcome = 'interrupted', ended_at = "
-                             "COALESCE((SELECT MAX(t_s) FROM samples WHERE session_id = "
-                             "sessions.id), started_at) WHERE ended_at IS NULL")
-            return cur.rowcount
+            open_ids = [r[0] for r in db.execute("SELECT id FROM sessions "
+                                                 "WHERE ended_at IS NULL")]
+            for sid in open_ids:
+                samples = db.execute("SELECT t_s, temp_c, relay FROM samples "
+                                     "WHERE session_id = ? ORDER BY t_s", (sid,)).fetchall()
+                temps = [t for _, t, _ in samples if t is not None]
+                heat_on_s = sum(min(b[0] - a[0], max_gap_s)
+                                for a, b in zip(samples, samples[1:], strict=False) if a[2])
+                db.execute(
+                    "UPDATE sessions SET outcome = 'interrupted', "
+                    "ended_at = COALESCE(?, started_at), "
+                    "max_temp_c = COALESCE(MAX(max_temp_c, ?), max_temp_c, ?), "
+                    "heat_on_s = MAX(heat_on_s, ?) WHERE id = ?",
+                    (samples[-1][0] if samples else None, max(temps, default=None),
+                     max(temps, default=None), round(heat_on_s, 1), sid))
+            return len(open_ids)
 
     def sessions(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = self._query("SELECT * FROM sessions ORDER BY id DESC LIMIT ?", (limit,))
@@ -264,9 +300,19 @@ class Store:
                              (name, phone_id))
             return cur.rowcount == 1
 
-    def touch_phone(self, phone_id: int) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE phones SET last_seen = ? WHERE id = ?", (self._wall(), phone_id))
+    def touch_phone(self, phone_id: int) -> bool:
+        """The phone was seen now: its ``last_seen`` is written, at most once every
+        :data:`TOUCH_EVERY_S` per phone (a phone polls several times a second; the store
+        must not write for each). True if written. A failed write is not retried before
+        the interval is over either."""
+        now = self._wall()
+        with self._lock:
+            if 0.0 <= now - self._touched.get(phone_id, -TOUCH_EVERY_S) < TOUCH_EVERY_S:
+                return False
+            self._touched[phone_id] = now
+            with self._tx() as db:
+                db.execute("UPDATE phones SET last_seen = ? WHERE id = ?", (now, phone_id))
+        return True
 
     def phones(self) -> list[dict[str, Any]]:
         return self._query("SELECT id, name, paired_at, last_seen FROM phones "
