@@ -70,7 +70,7 @@ class KitDaemon:
         self.store = Store(data_dir / "napekit.db", wall=self.clock.wall)
         self.kit = Kit(config, self.clock, store=self.store, pin_factory=pin_factory, sim=sim)
         self.sim_panel: SimPanel | None = None if self.simkit is None else \
-            SimPanel(self.simkit, self.clock.monotonic())
+            SimPanel(self.simkit, self.clock.monotonic(), clear_refused=self.kit.clear_refused)
         self.lateness_s: deque[float] = deque(maxlen=6000)
         self.ticks = 0
         self._stop = threading.Event()
