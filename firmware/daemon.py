@@ -86,7 +86,8 @@ class KitDaemon:
             raise
         self.sim_panel: SimPanel | None = None if self.simkit is None else \
             SimPanel(self.simkit, self.clock.monotonic(),
-                     kit_display=lambda: {"pairing": self.kit.pairing.display()})
+                     kit_display=lambda: {"pairing": self.kit.pairing.display(),
+                                          "clear_refused": self.kit.clear_refused()})
         self.lateness_s: deque[float] = deque(maxlen=6000)
         self.ticks = 0
         self._stop = threading.Event()

@@ -25,13 +25,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from firmware import limits as L
-from firmware.button import HOLD, PRESS, PressDetector
+from firmware.button import DOUBLE, HOLD, PRESS, DoublePress, PressDetector
 from firmware.buzzer import ALARM, BuzzerPlayer
 from firmware.clock import Clock
 from firmware.config import HardwareConfig
 from firmware.control import Controller, default_controller
 from firmware.devices import KitDevices
 from firmware.errors import CommandError, SettingsError
+from firmware.kit_commands import SessionCommands, SessionHandler
 from firmware.pairing import Pairing
 from firmware.records import Records, fault_for
 from firmware.routine import Routine, load_routine
@@ -44,9 +45,8 @@ from firmware.supervisor import Judgement, Supervisor
 log = logging.getLogger(__name__)
 
 SAMPLE_EVERY_S = 1.0
-
-# A command handler: (now_s, args) -> the answer, or None for "the status after it".
-SessionHandler = Callable[[float, dict[str, Any]], dict[str, Any] | None]
+# How long the status says why a long press did not clear a fault (people time: wall).
+CLEAR_REFUSED_SHOWN_S = 60.0
 
 
 class Kit:
@@ -79,6 +79,7 @@ class Kit:
         self.supervisor = Supervisor(now)
         self.controller = controller_factory()
         self.presses = PressDetector()
+        self.taps = DoublePress()
         self.buzzer = BuzzerPlayer(self.devices.buzzer.sound, on_play=self._buzzer_played)
         self.pairing = Pairing(store, self.play, self.people_clock.monotonic)
         self.settings = self._load_settings()
@@ -87,9 +88,12 @@ class Kit:
         self.max_temp_c: float | None = None
         self._next_sample_s = now
         self.fault: dict[str, str] | None = None
+        # Why the last long press did not clear the fault: (its code, why, until wall s).
+        self._clear_refused: tuple[str, str, float] | None = None
+        self._stage_times: list[dict[str, Any]] = []  # this session's, for its record
         self.last_tick_s = now
         self._commands: dict[str, SessionHandler] = {**self.pairing.commands(),
-                                              **self._session_commands()}
+                                              **SessionCommands(self).handlers()}
         self._start_up(now)
 
     def _start_up(self, now: float) -> None:
@@ -173,6 +177,12 @@ class Kit:
         self._emit(row)
         if state == State.PREHEAT:
             self.controller.reset(self.clock.monotonic())
+        if self.session_id is not None and state.active:
+            self._stage_times.append({"id": stage or state.value,
+                                      "t_s": round(self.clock.wall(), 3)})
+            sid, times = self.session_id, list(self._stage_times)
+            self.records.write(f"the stage times of session {sid}",
+                               lambda: self.store.update_session(sid, stage_times=times))
 
     def play(self, pattern: str) -> None:
         self.buzzer.play(pattern, self.clock.monotonic())
@@ -185,6 +195,7 @@ class Kit:
         self.supervisor.begin_heating_session(now)
         self.max_temp_c = self.supervisor.temp_c
         self._next_sample_s = now
+        self._stage_times = []
         target_c, hold_min = self.settings.target_c, self.settings.hold_min
         _, self.session_id = self.records.write("the new session", lambda:
                                                 self.store.start_session(target_c, hold_min))
@@ -197,6 +208,8 @@ class Kit:
                 "ended_at": self.clock.wall(), "stages": list(self.session.stages_reached),
                 "max_temp_c": self.max_temp_c, "dose_cem43": round(self.supervisor.dose_cem43, 4),
                 "heat_on_s": round(self.supervisor.heat_on_s, 1)}
+            if outcome == State.FAULT and self.fault is not None:
+                fields.update(fault_code=self.fault["code"], fault_message=self.fault["message"])
             self.records.write(f"the end of session {sid}", lambda: self.store.end_session(
                 sid, outcome, **fields), keep=True)
         self.session_id = None
@@ -269,7 +282,8 @@ class Kit:
     def next_wakeup_s(self) -> float | None:
         """The earliest time before the next tick when something is due."""
         times = [t for t in (self.buzzer.update(self.clock.monotonic()),
-                             self.session.next_deadline_s(), self.presses.next_deadline_s())
+                             self.session.next_deadline_s(), self.presses.next_deadline_s(),
+                             self.taps.next_deadline_s())
                  if t is not None]
         return min(times) if times else None
 
@@ -312,7 +326,14 @@ class Kit:
             self._latch(Fault.STORE_FAILED, now)
 
     def _try_clear_fault(self, now: float) -> bool:
-        if not self.supervisor.cause_gone():
+        """A long press in a fault: clear it if its cause is gone, else say why not (on the
+        status and the virtual panel, for :data:`CLEAR_REFUSED_SHOWN_S`) and alarm again."""
+        feedback = self.devices.feedback
+        why = self.supervisor.clear_refusal(None if feedback is None else feedback.powered)
+        if why is not None:
+            log.warning("a long press did not clear the fault: %s", why)
+            code = self.fault["code"] if self.fault else ""
+            self._clear_refused = (code, why, self.clock.wall() + CLEAR_REFUSED_SHOWN_S)
             self.buzzer.play(ALARM, now)
             return False
         if not self.records.clear_faults(self.fault["code"] if self.fault else None):
@@ -321,6 +342,7 @@ class Kit:
             self.buzzer.play(ALARM, now)
             return False
         self.fault = None
+        self._clear_refused = None
         self.supervisor.reset_tracking(now)
         self.buzzer.silence(now)
         self.session.clear_fault(now)
@@ -329,18 +351,28 @@ class Kit:
     # -- the button ---------------------------------------------------------------------
     def _feed_presses(self, now: float) -> None:
         """The button's edges since last time, as presses; each press is an entry point
-        of its own, so its relay invariant holds before the supervisor judges."""
-        for _, kind in self.presses.feed(self.devices.button.take_edges(), now):
+        of its own, so its relay invariant holds before the supervisor judges. In a
+        massage stage a short press waits a moment for a second one (a double press)."""
+        presses = self.presses.feed(self.devices.button.take_edges(), now)
+        armed = self.session.state == State.MASSAGE
+        for pressed_s, kind in self.taps.sort(presses, now, armed, self.presses.is_down):
             with self._entry(now):
-                self._button(kind, now)
+                self._button(kind, pressed_s, now)
 
-    def _button(self, kind: str, now: float) -> None:
+    def _button(self, kind: str, pressed_s: float, now: float) -> None:
+        """The button's grammar: a short press skips ahead (or starts, or goes on with a
+        paused stage, or silences the alarm); a double press in a massage stage pauses or
+        resumes it; a long press stops, clears a fault or approves a pairing. A short or
+        double press made before the session last changed was meant for what came before
+        (it waited for a second press meanwhile): it does nothing."""
         s = self.session
-        if kind == PRESS:
-            if self.buzzer.current == ALARM:
-                self.buzzer.silence(now)  # acknowledged; the fault stays latched
-            elif s.state != State.FAULT:
-                s.next(now)
+        if kind in (PRESS, DOUBLE) and pressed_s < s.changed_s - 1e-9:
+            return
+        if kind == DOUBLE:
+            if not s.resume(now):  # a paused stage goes on; a running one pauses
+                s.pause(now)
+        elif kind == PRESS:
+            self._short_press(now)
         elif kind == HOLD:
             if s.state == State.FAULT:
                 self._try_clear_fault(now)
@@ -350,6 +382,15 @@ class Kit:
                 s.stop(now, "stopped")
             else:
                 s.dismiss(now)
+
+    def _short_press(self, now: float) -> None:
+        s = self.session
+        if self.buzzer.current == ALARM:
+            self.buzzer.silence(now)  # acknowledged; the fault stays latched
+        elif s.paused:
+            s.resume(now)
+        elif s.state != State.FAULT:
+            s.next(now)
 
     # -- commands -------------------------------------------------------------------------
     def command(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -365,75 +406,6 @@ class Kit:
             with self._entry() as now, self.records.refusal_answered(name):
                 result = handler(now, args or {})
             return self.status() if result is None else result
-
-    def _session_commands(self) -> dict[str, SessionHandler]:
-        return {"status": self._cmd_status, "start": self._cmd_start, "next": self._cmd_next,
-                "stop": self._cmd_stop, "settings": self._cmd_settings,
-                "sessions": self._cmd_sessions, "session": self._cmd_session,
-                "routine": self._cmd_routine}
-
-    def _no_args(self, args: dict[str, Any]) -> None:
-        if args:
-            field = next(iter(args))
-            raise CommandError(400, f"unexpected field {field!r}: this command takes none", field)
-
-    def _cmd_status(self, now: float, args: dict[str, Any]) -> None:
-        return None
-
-    def _cmd_start(self, now: float, args: dict[str, Any]) -> None:
-        self._no_args(args)
-        s = self.session
-        if s.state == State.FAULT:
-            raise CommandError(409, "a fault is latched: clear it with a long press on the "
-                                    "kit's button once its cause is fixed")
-        if s.state == State.READY:
-            s.next(now)
-        elif not s.start(now):
-            raise CommandError(409, f"a session is already running ({s.state})")
-        return None
-
-    def _cmd_next(self, now: float, args: dict[str, Any]) -> None:
-        self._no_args(args)
-        s = self.session
-        if s.state in (State.IDLE, State.DONE, State.FAULT):
-            raise CommandError(409, f"no session to skip ahead in ({s.state}); use start")
-        s.next(now)
-        return None
-
-    def _cmd_stop(self, now: float, args: dict[str, Any]) -> None:
-        self._no_args(args)
-        self.session.stop(now, "stopped")
-        return None
-
-    def _cmd_settings(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        if not args:
-            return self.settings.as_dict()
-        try:
-            new = apply_update(self.settings, args, self.routine)
-        except SettingsError as exc:
-            raise CommandError(400, exc.message, exc.field) from exc
-        self.store.save_settings(new.as_dict())
-        old_target = self.settings.target_c
-        self.settings = new
-        self.session.settings = new
-        if new.target_c != old_target and self.session.heating:
-            self.controller.reset(now)
-        return new.as_dict()
-
-    def _cmd_sessions(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        return {"sessions": self.store.sessions()}
-
-    def _cmd_session(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        sid = args.get("id")
-        if isinstance(sid, bool) or not isinstance(sid, int):
-            raise CommandError(400, "id must be a whole number", "id")
-        row = self.store.session(sid)
-        if row is None:
-            raise CommandError(404, f"no session {sid}", "id")
-        return row
-
-    def _cmd_routine(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        return self.routine.as_dict()
 
     # -- status -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -453,17 +425,39 @@ class Kit:
                 "stages": stages,
                 "remaining_s": None if remaining is None else round(remaining, 1),
                 "waiting": s.waiting,
+                "paused": s.paused,
                 "phase": phase,
                 "temp_c": None if temp is None else round(temp, 2),
                 "target_c": self.settings.target_c,
                 "relay": self.relay.is_on,
                 "dose_cem43": round(self.supervisor.dose_cem43, 4),
                 "heat_on_s": round(self.supervisor.heat_on_s, 1),
-                "fault": dict(self.fault) if self.fault else None,
+                "fault": self._fault_status(),
                 "buzzer": self.buzzer.current,
                 "pairing_requests": self.pairing.pending(),
                 "sim": self.sim,
             }
+
+    def _fault_status(self) -> dict[str, str] | None:
+        """The latched fault, with why the last long press did not clear it while that is
+        fresh (``clear_refused``)."""
+        if self.fault is None:
+            return None
+        fault = dict(self.fault)
+        why = self.clear_refused()
+        if why is not None:
+            fault["clear_refused"] = why
+        return fault
+
+    def clear_refused(self) -> str | None:
+        """Why the last long press did not clear the latched fault, for a minute of people
+        time after it (the virtual panel shows it too); None once cleared, stale, or said of
+        a fault no longer latched."""
+        if self.fault is None or self._clear_refused is None:
+            return None
+        code, why, until_wall_s = self._clear_refused
+        fresh = code == self.fault["code"] and self.clock.wall() < until_wall_s
+        return why if fresh else None
 
     # -- shutdown -------------------------------------------------------------------------
     def close(self) -> None:

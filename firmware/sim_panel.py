@@ -1,9 +1,10 @@
 """The simulated kit's panel: what the daemon's ``sim_*`` commands (``/api/sim/*``) do.
 
-It presses and holds the virtual button, injects and clears simulated faults (on one
-thermistor or both, with a coupling for a partly detached one), reports the virtual kit's
-lights, and steps the simulated pad's physics up to the time asked, running the actions
-it scheduled (a button release, the end of a timed fault) at their exact times.
+It presses (once or twice) and holds the virtual button, injects and clears simulated
+faults (on one thermistor or both, with a coupling for a partly detached one), reports the
+virtual kit's lights (and, from the kit, why a long press did not clear a fault), and
+steps the simulated pad's physics up to the time asked, running the actions it scheduled
+(a button press or release, the end of a timed fault) at their exact times.
 
 Every command is validated here; a refusal is a :class:`~firmware.errors.CommandError`
 naming the field and what is allowed, and a refused command changes nothing.
@@ -25,6 +26,8 @@ from firmware.errors import CommandError
 from firmware.sim_hw import FAULTS, KIT_FAULTS, SimKit
 
 SHORT_PRESS_S = 0.1  # how long a short press holds the button down
+DOUBLE_GAP_S = 0.15  # between the two presses of a double press (well inside its window)
+BUTTON_ACTIONS = ("press", "double", "hold")
 DEFAULT_HOLD_S = 3.0  # a long press when no duration is given
 HOLD_MIN_S, HOLD_MAX_S = 2.0, 30.0  # a long press the panel may ask for
 FAULT_MAX_S = 3600.0  # the longest timed fault
@@ -68,21 +71,28 @@ class SimPanel:
         return handler(now_s, args)
 
     def _button(self, now_s: float, args: dict[str, Any]) -> dict[str, Any]:
+        """A short press, a double press (two short ones, as a finger makes them) or a long
+        press held for ``duration_s``; the button goes down now."""
         action = args.get("action")
-        if action not in ("press", "hold"):
-            raise CommandError(400, "action must be 'press' or 'hold'", "action")
+        if action not in BUTTON_ACTIONS:
+            raise CommandError(400, "action must be one of " + ", ".join(BUTTON_ACTIONS),
+                               "action")
         _only(args, {"action", "duration_s"})
-        if action == "press":
-            if "duration_s" in args:
-                raise CommandError(400, "a press takes no duration_s", "duration_s")
-            hold_s = SHORT_PRESS_S
-        else:
+        if action == "hold":
             hold_s = args.get("duration_s", DEFAULT_HOLD_S)
             if not _is_number(hold_s) or not HOLD_MIN_S <= hold_s <= HOLD_MAX_S:
                 raise CommandError(400, f"duration_s must be {HOLD_MIN_S:g} to {HOLD_MAX_S:g} "
                                         "seconds", "duration_s")
+        elif "duration_s" in args:
+            raise CommandError(400, f"a {action} press takes no duration_s", "duration_s")
+        else:
+            hold_s = SHORT_PRESS_S
         self.sim.press_button()
         self.at(now_s + hold_s, self.sim.release_button)
+        if action == "double":
+            second_s = now_s + SHORT_PRESS_S + DOUBLE_GAP_S
+            self.at(second_s, self.sim.press_button)
+            self.at(second_s + SHORT_PRESS_S, self.sim.release_button)
         return {"ok": True}
 
     def _fault(self, now_s: float, args: dict[str, Any]) -> dict[str, Any]:

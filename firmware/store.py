@@ -1,7 +1,11 @@
 """The kit's memory: SQLite (standard library, WAL) in the data directory.
 
 Holds settings, sessions with their once-a-second samples, latched faults, events and
-paired phones. The firmware daemon is its only writer.
+paired phones. The firmware daemon is its only writer. Times are the clock's people time
+(:meth:`firmware.clock.Clock.wall`), real even in a sped-up simulation.
+
+Schema changes only ever add columns (:data:`ADDED_COLUMNS`): a database made by an older
+kit gets them when it is opened, and keeps its history.
 
 Crash safety: every write is one transaction, committed at once (samples once a second),
 with ``synchronous=FULL`` on the kit, so killing the process at any moment loses at most
@@ -34,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from firmware.states import Fault
+from firmware.states import Fault, State
 from firmware.store_open import OPEN_BUSY_TIMEOUT_S, Connect, Opened, open_database
 
 log = logging.getLogger(__name__)
@@ -54,7 +58,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     stages TEXT NOT NULL DEFAULT '[]',
     max_temp_c REAL,
     dose_cem43 REAL NOT NULL DEFAULT 0,
-    heat_on_s REAL NOT NULL DEFAULT 0
+    heat_on_s REAL NOT NULL DEFAULT 0,
+    fault_code TEXT,
+    fault_message TEXT,
+    stage_times TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS samples (
     session_id INTEGER NOT NULL REFERENCES sessions(id),
@@ -87,6 +94,25 @@ CREATE TABLE IF NOT EXISTS phones (
 );
 """
 
+# Columns added since the first schema: (table, column, declaration). A database made
+# before them gets them when it is opened (ALTER TABLE), so an older kit's history stays.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("sessions", "fault_code", "TEXT"),
+    ("sessions", "fault_message", "TEXT"),
+    ("sessions", "stage_times", "TEXT NOT NULL DEFAULT '[]'"),
+)
+
+# A session that ended in a fault, recorded before sessions had their own fault columns:
+# its fault is the first one latched with its id.
+_BACKFILL_SESSION_FAULTS = """
+UPDATE sessions SET
+    fault_code = (SELECT code FROM faults WHERE faults.session_id = sessions.id
+                  ORDER BY faults.id LIMIT 1),
+    fault_message = (SELECT message FROM faults WHERE faults.session_id = sessions.id
+                     ORDER BY faults.id LIMIT 1)
+WHERE outcome = ? AND fault_code IS NULL
+"""
+
 
 class StoreWriteError(sqlite3.OperationalError):
     """A write the store could not make (disk full, read-only, I/O error, corrupt page, a
@@ -116,6 +142,10 @@ class Store:
                                connect=connect, busy_timeout_s=busy_timeout_s)
         self._db = opened.db
         self._db.execute(f"PRAGMA busy_timeout = {int(WRITE_BUSY_TIMEOUT_S * 1000)}")
+        try:
+            _add_missing_columns(self._db)
+        except sqlite3.Error as exc:  # a full or read-only store: the kit latches store_failed
+            log.error("could not add the new columns to %s: %s", self.path, exc)
         self.recovered_from: Path | None = opened.recovered_from
         self.degraded: str | None = opened.degraded
         if opened.recovered_from is not None:
@@ -190,11 +220,13 @@ class Store:
                        (session_id, t_s, temp_c, int(relay)))
 
     def update_session(self, session_id: int, **fields: Any) -> None:
-        allowed = {"ended_at", "outcome", "stages", "max_temp_c", "dose_cem43", "heat_on_s"}
+        allowed = {"ended_at", "outcome", "stages", "max_temp_c", "dose_cem43", "heat_on_s",
+                   "fault_code", "fault_message", "stage_times"}
         if not fields or set(fields) - allowed:
             raise ValueError(f"unknown session fields {set(fields) - allowed}")
-        if "stages" in fields:
-            fields["stages"] = json.dumps(fields["stages"])
+        for key in ("stages", "stage_times"):
+            if key in fields:
+                fields[key] = json.dumps(fields[key])
         cols = ", ".join(f"{k} = ?" for k in fields)
         with self._tx() as db:
             db.execute(f"UPDATE sessions SET {cols} WHERE id = ?", (*fields.values(), session_id))
@@ -229,17 +261,16 @@ class Store:
             return len(open_ids)
 
     def sessions(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = self._query("SELECT * FROM sessions ORDER BY id DESC LIMIT ?", (limit,))
-        for r in rows:
-            r["stages"] = json.loads(r["stages"])
-        return rows
+        """The latest sessions, newest start first (by when they started, not by id)."""
+        rows = self._query("SELECT * FROM sessions ORDER BY started_at DESC, id DESC "
+                           "LIMIT ?", (limit,))
+        return [_session_record(r) for r in rows]
 
     def session(self, session_id: int) -> dict[str, Any] | None:
         rows = self._query("SELECT * FROM sessions WHERE id = ?", (session_id,))
         if not rows:
             return None
-        row = rows[0]
-        row["stages"] = json.loads(row["stages"])
+        row = _session_record(rows[0])
         row["samples"] = [
             {"t_s": s["t_s"], "temp_c": s["temp_c"], "relay": bool(s["relay"])}
             for s in self._query("SELECT t_s, temp_c, relay FROM samples WHERE session_id = ? "
@@ -323,6 +354,41 @@ class Store:
             cur = db.execute("UPDATE phones SET revoked_at = ? WHERE id = ? AND revoked_at "
                              "IS NULL", (self._wall(), phone_id))
             return cur.rowcount == 1
+
+
+def _session_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A sessions row as the API gives it: ``stages`` and ``stage_times`` as lists, and
+    ``fault`` as ``{code, message}`` (or None) in place of its two columns."""
+    row["stages"] = json.loads(row["stages"])
+    row["stage_times"] = json.loads(row["stage_times"] or "[]")
+    code, message = row.pop("fault_code"), row.pop("fault_message")
+    row["fault"] = None if code is None else {"code": code, "message": message or ""}
+    return row
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a database made by an older kit up to :data:`ADDED_COLUMNS`, in one
+    transaction with the back-fill of what the new columns can know from the old rows."""
+    def missing() -> list[tuple[str, str, str]]:
+        have = {table: {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                for table in {t for t, _, _ in ADDED_COLUMNS}}
+        return [(t, c, d) for t, c, d in ADDED_COLUMNS if c not in have[t]]
+
+    if not missing():
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        added = missing()
+        for table, column, declaration in added:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        if ("sessions", "fault_code") in {(t, c) for t, c, _ in added}:
+            db.execute(_BACKFILL_SESSION_FAULTS, (State.FAULT.value,))
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    log.warning("store: added columns %s to a database made by an older kit",
+                ", ".join(f"{t}.{c}" for t, c, _ in added))
 
 
 def _rowid(cur: sqlite3.Cursor) -> int:

@@ -308,12 +308,36 @@ class Supervisor:
         return None
 
     # -- clearing -------------------------------------------------------------------------
-    def cause_gone(self) -> bool:
+    def cause_gone(self, powered: bool | None = None) -> bool:
         """Whether a latched fault may be cleared: a valid, cool, steady reading now."""
-        return (self.temp_c is not None and self._bad_in_row == 0
-                and self._last_s - self._last_valid_s < L.NO_SAMPLE_HEAT_OFF_S
-                and self.temp_c < L.FAULT_CLEAR_BELOW_C and not self._relay_was_on
-                and not self._rising())
+        return self.clear_refusal(powered) is None
+
+    def clear_refusal(self, powered: bool | None = None) -> str | None:
+        """Why a latched fault may not be cleared now, in words for the person (what the
+        kit sees and what it waits for); ``None`` when it may. ``powered`` is the supply
+        feedback (None without one): a pad still powered never clears."""
+        if powered:
+            return ("the pad's supply is still on although the kit switched it off: unplug "
+                    "it; the fault clears once the supply is off and the pad has cooled")
+        if self._relay_was_on:
+            return "the relay is still switched on"
+        temp = self.temp_c
+        if temp is None:
+            return "the kit has no temperature reading yet: check the thermistor and its wires"
+        if self._bad_in_row:
+            return ("the thermistor reads out of range (disconnected or shorted): check its "
+                    "wires; the fault clears once it reads a temperature again")
+        silent_s = self._last_s - self._last_valid_s
+        if silent_s >= L.NO_SAMPLE_HEAT_OFF_S:
+            return (f"no temperature reading has come for {silent_s:.1f} s: check the "
+                    "thermistor and the MCP3008 wiring")
+        below = f"{L.FAULT_CLEAR_BELOW_C:g} °C"
+        if temp >= L.FAULT_CLEAR_BELOW_C:
+            return f"the pad is {temp:.1f} °C; it clears once below {below} and steady"
+        if self._rising():
+            return (f"the pad is {temp:.1f} °C and still warming; it clears once it is below "
+                    f"{below} and steady")
+        return None
 
     def _rising(self) -> bool:
         if len(self._runaway) < 2:

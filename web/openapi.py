@@ -19,7 +19,13 @@ from firmware import limits as L
 from firmware.pairing import NAME_MAX_CHARS, REFUSALS
 from firmware.routine import STAGE_MAX_S, STAGE_MIN_S
 from firmware.sim_hw import FAULTS
-from firmware.sim_panel import DEFAULT_HOLD_S, FAULT_MAX_S, HOLD_MAX_S, HOLD_MIN_S
+from firmware.sim_panel import (
+    BUTTON_ACTIONS,
+    DEFAULT_HOLD_S,
+    FAULT_MAX_S,
+    HOLD_MAX_S,
+    HOLD_MIN_S,
+)
 from firmware.states import Fault, State
 from web import events
 from web.auth import protected
@@ -228,7 +234,10 @@ SCHEMAS: dict[str, Any] = {
                "properties": {"phones": {"type": "array", "items": _ref("Phone")}}},
     "SimButton": {
         "type": "object", "required": ["action"], "additionalProperties": False,
-        "properties": {"action": {"type": "string", "enum": ["press", "hold"]},
+        "properties": {"action": {"type": "string", "enum": list(BUTTON_ACTIONS),
+                              "description": "a short press, a double press (two short "
+                                             "ones: pauses or resumes a massage stage) or a "
+                                             "long press (hold)"},
                        "duration_s": {"type": "number", "minimum": HOLD_MIN_S,
                                       "maximum": HOLD_MAX_S, "default": DEFAULT_HOLD_S,
                                       "description": "hold only"}},
@@ -261,7 +270,10 @@ SCHEMAS: dict[str, Any] = {
                        "pairing": {"type": "object", "description": (
                            "what a display at the kit would show: requests waiting "
                            "[{code, name, expires_in_s}] and the last long press "
-                           "{outcome, names, ago_s} or null")}},
+                           "{outcome, names, ago_s} or null")},
+                       "clear_refused": {"type": ["string", "null"], "description": (
+                           "why the last long press did not clear the latched fault, in "
+                           "the kit's words (null: none lately)")}},
     },
     "Ok": {"type": "object", "properties": {"ok": {"type": "boolean"}}},
 }
