@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -54,7 +55,9 @@ class DaemonClient:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(self.timeout_s)
                 sock.connect(str(self.path))
-                sock.sendall(payload)
+                # Refused at once (the socket is full): the daemon's line says why.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    sock.sendall(payload)
                 data = b""
                 while not data.endswith(b"\n"):
                     chunk = sock.recv(65536)
