@@ -121,3 +121,63 @@ def test_napekit_run_sim_over_http(short_tmp):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+
+
+def start_kit(short_tmp, port: int, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("NAPEKIT_SOCKET", None)
+    env.pop("NAPEKIT_DATA_DIR", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "firmware", "run", "--sim", "--host", "127.0.0.1",
+         "--port", str(port), "--data-dir", str(short_tmp / "data"), *extra],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
+
+
+def pair_by_the_virtual_button(base: str) -> str:
+    status, pairing = http(base, "POST", "/api/pairing")
+    assert status == 200, pairing
+    assert http(base, "POST", "/api/sim/button", {"action": "hold"}) == (200, {"ok": True})
+    approved = wait_for(
+        lambda: (lambda r: r if r["status"] == "approved" else None)(
+            http(base, "GET", f"/api/pairing/{pairing['id']}")[1]),
+        10, "pairing approval")
+    return approved["token"]
+
+
+@pytest.mark.slow
+def test_stop_is_answered_within_2_s_while_200_slow_connections_are_open(short_tmp):
+    """200 slow clients (idle, trickled headers, trickled bodies) from 20 other addresses
+    that reconnect whenever they are cut: the phone's Stop still comes back within 2 s,
+    each time, and stops the heat; nothing the slow clients sent changed anything."""
+    from bench.web_attack import SlowCrowd
+
+    port = free_port()
+    proc = start_kit(short_tmp, port)
+    base = f"http://127.0.0.1:{port}"
+    crowd = None
+    try:
+        wait_for(lambda: http(base, "GET", "/healthz")[1].get("daemon"), 20, "/healthz")
+        token = pair_by_the_virtual_button(base)
+        before = http(base, "GET", "/api/settings", token=token)[1]
+        crowd = SlowCrowd(port, count=200, addresses=20, token=token).start()
+        # In full swing: the first trickling requests have been cut at their deadline
+        # (and opened again at once).
+        wait_for(lambda: crowd.answers.get(408), 20, "the slow requests' deadline")
+        for _ in range(3):
+            status, started = http(base, "POST", "/api/session/start", {}, token,
+                                   timeout_s=10)
+            assert status == 200 and started["state"] == "preheat", started
+            began = time.monotonic()
+            status, stopped = http(base, "POST", "/api/session/stop", {}, token,
+                                   timeout_s=10)
+            took_s = time.monotonic() - began
+            assert status == 200 and stopped["state"] == "idle" and stopped["relay"] is False
+            assert took_s < 2.0, f"Stop took {took_s:.2f} s"
+        assert http(base, "GET", "/api/settings", token=token)[1] == before
+    finally:
+        summary = crowd.stop() if crowd is not None else None
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+    assert summary["opened_in_all"] > 200 and summary["answers"].get(408)
