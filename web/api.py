@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
+from werkzeug.routing import BaseConverter
 
 from firmware.client import DaemonError, DaemonUnavailable
 from web import auth, daemon
@@ -36,7 +37,15 @@ _PAIRING_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 LIMITERS = "napekit.limiters"
 
 
+class NotLinkConverter(BaseConverter):
+    """A path segment other than ``link``: ``GET /api/pairing/link`` is a wrong method on
+    the link endpoint (405), not the status of a pairing request named "link"."""
+
+    regex = r"(?!link$)[^/]+"
+
+
 def init_app(app: Flask, monotonic: Callable[[], float]) -> None:
+    app.url_map.converters["not_link"] = NotLinkConverter
     limit, window_s = app.config.get("PAIRING_RATE", (5, 60.0))
     app.extensions[LIMITERS] = {
         "pairing": RateLimiter(limit, window_s, monotonic),
@@ -147,7 +156,7 @@ def pairing_request():
     return jsonify(daemon.call("pair_request"))
 
 
-@bp.get("/api/pairing/<pairing_id>")
+@bp.get("/api/pairing/<not_link:pairing_id>")
 @public
 def pairing_status(pairing_id: str):
     """pending / approved (the token once, and the cookies with it) / expired."""
