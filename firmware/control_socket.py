@@ -17,11 +17,14 @@ in the daemon, whose control loop must keep its pace):
   reply), else an error line (408) and the connection is closed: idle or trickling
   clients cannot pile up;
 - at most ``MAX_CONNECTIONS`` connections at once, ``PEER_MAX_CONNECTIONS`` of them from
-  one process (SO_PEERCRED). Over the process's share: an error line (429) and closed at
-  once, before any thread starts. When the whole socket is full, the connection that has
-  waited longest without sending anything is closed (an error line first) to make room,
-  so a new client, the web's included, still gets in; a request being answered is never
-  cut;
+  one process (SO_PEERCRED). A process over its share makes room among its own idle
+  connections; when the whole socket is full, among everyone's (``_Slot.rank``: first
+  connections that already had their answer, then those that never asked, of the process
+  holding the most, longest waiting first); the closed one gets an error line (503). So a
+  new client, the web's included, still gets in; a request being answered is never cut.
+  Nothing to close: an error line (429, or 503 when full) and closed at once, before any
+  thread starts. These lines carry ``"retry": true``: nothing reached the kit, and the
+  client (:mod:`firmware.client`) tries once more;
 - out of file descriptors anyway (EMFILE): accepting pauses briefly instead of spinning.
 
 Request lines are read by :func:`firmware.wire.loads` (no NaN, no huge integers, no deep
@@ -53,8 +56,12 @@ log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 64 * 1024
 IDLE_S = 5.0  # a whole request line within this of the connection or the last reply
-MAX_CONNECTIONS = 32  # open at once, all clients (one thread and one descriptor each)
-PEER_MAX_CONNECTIONS = 8  # from one process; the web has at most 5 in flight
+MAX_CONNECTIONS = 48  # open at once, all clients (one thread and one descriptor each)
+# From one process. The web has at most 4 commands in flight (web.daemon), but a handler
+# thread that has sent its answer holds its slot until it runs again, which on a busy Pi
+# can take a while: room for that.
+PEER_MAX_CONNECTIONS = 16
+FRESH_S = 1.0  # a connection this young without a request is about to send one
 ACCEPT_BACKOFF_S = 0.05  # out of descriptors: wait this long before accepting again
 
 Handler = Callable[[str, dict[str, Any], int | None], dict[str, Any]]
@@ -78,6 +85,13 @@ def peer_uid(sock: socket.socket) -> int | None:
 
 def error_line(status: int, error: str, field: str | None = None) -> bytes:
     return _line({"ok": False, "status": status, "error": error, "field": field})
+
+
+def busy_line(status: int, error: str) -> bytes:
+    """A connection turned away before any request was read from it: ``retry`` tells
+    the client that trying again is safe (nothing reached the kit)."""
+    return _line({"ok": False, "status": status, "error": error, "field": None,
+                  "retry": True})
 
 
 def _line(obj: dict[str, Any]) -> bytes:
@@ -107,6 +121,18 @@ class _Slot:
     peer: int | None
     since_s: float  # when it began waiting for its current request
     busy: bool = False  # a request is being answered: never evicted
+    answered: bool = False  # it had an answer (a client that will hang up now)
+
+    def rank(self, count: int, now_s: float) -> tuple[int, int, float]:
+        """Eviction order, smallest first: idle after an answer; then idle without ever
+        asking, the process with the most connections and the longest wait first; last,
+        connections younger than FRESH_S (a client that connected and is about to send),
+        oldest first whoever holds them."""
+        if self.answered:
+            return 0, 0, self.since_s
+        if now_s - self.since_s >= FRESH_S:
+            return 1, -count, self.since_s
+        return 2, 0, self.since_s
 
 
 class ConnectionSlots:
@@ -125,29 +151,36 @@ class ConnectionSlots:
             return len(self._slots)
 
     def admit(self, sock: socket.socket, peer: int | None) -> bytes | None:
-        """Take a slot for ``sock``; None when admitted, else the error line to send."""
+        """Take a slot for ``sock``; None when admitted, else the error line to send. A
+        process at its share makes room among its own idle connections (a client that
+        has its answer may not have hung up yet); a full socket, among everyone's."""
         with self._lock:
-            if sum(1 for s in self._slots.values() if s.peer == peer) >= self.per_peer:
-                return error_line(429, f"too many connections from this process (at most "
+            mine = sum(1 for s in self._slots.values() if s.peer == peer)
+            if mine >= self.per_peer and not self._evict_one(peer):
+                return busy_line(429, f"too many connections from this process (at most "
                                        f"{self.per_peer})")
             if len(self._slots) >= self.total and not self._evict_one():
-                return error_line(503, "the kit's control socket is busy")
+                return busy_line(503, "the kit's control socket is busy")
             self._slots[sock] = _Slot(peer, self._monotonic())
             return None
 
-    def _evict_one(self) -> bool:
+    def _evict_one(self, *only: int | None) -> bool:
         """Close the connection that has waited longest without a request (of the process
-        holding the most), to make room. Caller holds the lock."""
+        holding the most; of ``only`` that process if given), to make room. Caller holds
+        the lock."""
         counts: dict[int | None, int] = {}
         for slot in self._slots.values():
             counts[slot.peer] = counts.get(slot.peer, 0) + 1
-        idle = [(-counts[slot.peer], slot.since_s, sock) for sock, slot in self._slots.items()
-                if not slot.busy and not _has_pending(sock)]
+        now_s = self._monotonic()
+        idle = [(slot.rank(counts[slot.peer], now_s), id(sock), sock)
+                for sock, slot in self._slots.items()
+                if not slot.busy and (not only or slot.peer == only[0])
+                and not _has_pending(sock)]
         if not idle:
             return False
         victim = min(idle, key=lambda entry: entry[:2])[2]
         del self._slots[victim]
-        _send_now(victim, error_line(503, "closed to make room: the control socket is full"))
+        _send_now(victim, busy_line(503, "closed to make room: the control socket is full"))
         with contextlib.suppress(OSError):
             victim.shutdown(socket.SHUT_RDWR)  # its handler's read ends; it cleans up
         return True
@@ -156,6 +189,7 @@ class ConnectionSlots:
         with self._lock:
             slot = self._slots.get(sock)
             if slot is not None:
+                slot.answered = slot.answered or slot.busy
                 slot.busy, slot.since_s = False, self._monotonic()
 
     def answering(self, sock: socket.socket) -> bool:
@@ -239,7 +273,7 @@ def _read_line(sock: socket.socket, buffer: bytes, monotonic: Callable[[], float
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 64  # the web's concurrent requests must not find the door shut
+    request_queue_size = 128  # bursts of clients must not find the door shut
 
     def __init__(self, path: str | Path, handler: Handler, mode: int = 0o660, *,
                  slots: ConnectionSlots | None = None, idle_s: float = IDLE_S,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from firmware.client import DaemonClient, DaemonError, DaemonUnavailable
-from firmware.control_socket import ConnectionSlots, ControlServer
+from firmware.control_socket import MAX_CONNECTIONS, ConnectionSlots, ControlServer
 from firmware.wire import INT_MAX, MAX_DEPTH
 
 # A client process that opens N connections (optionally sending bytes on each), then
@@ -171,16 +171,54 @@ def test_a_line_in_pieces_within_the_deadline_is_answered(make_server):
 # -- connection caps --------------------------------------------------------------------------
 
 
-def test_one_process_gets_its_share_and_the_rest_are_refused_at_once(make_server, holders):
+def test_one_process_keeps_at_most_its_share_its_longest_idle_making_room(make_server,
+                                                                        holders):
     server = make_server(slots=ConnectionSlots(total=32, per_peer=3), idle_s=30)
     holder = holders(server.path, 5)
     report = holder.report()
-    assert [line["status"] for line in report["lines"]] == [429, 429]
-    assert "too many connections from this process" in report["lines"][0]["error"]
+    assert [line["status"] for line in report["lines"]] == [503, 503]
+    assert "to make room" in report["lines"][0]["error"]
     assert report["open"] == 3
     assert len(server.slots) == 3
     # Another process (this one) is still answered.
     assert DaemonClient(server.path).call("status") == {"cmd": "status", "args": {}}
+
+
+def test_a_process_whose_share_is_busy_is_refused_at_once(make_server):
+    release = threading.Event()
+
+    def slow(cmd, args, uid):
+        if cmd == "block":
+            release.wait(10)
+        return {"cmd": cmd}
+
+    server = make_server(slow, slots=ConnectionSlots(total=32, per_peer=2), idle_s=30)
+    answers: list = []
+    threads = [threading.Thread(target=lambda: answers.append(
+        DaemonClient(server.path, timeout_s=10).call("block"))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while len(server.slots) < 2 and time.monotonic() < deadline:
+        threading.Event().wait(0.01)
+    # Turned away before anything was read: safe to retry, and the client did, once.
+    refused = json.loads(DaemonClient(server.path).exchange(b'{"cmd": "status"}\n'))
+    assert refused == {"ok": False, "status": 429, "field": None, "retry": True,
+                       "error": "too many connections from this process (at most 2)"}
+    with pytest.raises(DaemonUnavailable, match="too many connections from this process"):
+        DaemonClient(server.path).call("status")
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert answers == [{"cmd": "block"}, {"cmd": "block"}]
+
+
+def test_an_answer_followed_by_a_closing_line_is_read_as_the_answer(make_server):
+    """A connection that stays open after its answer may be closed to make room, with a
+    line of its own: the client takes the first line, the answer."""
+    server = make_server()
+    payload = b'{"cmd": "status"}\n{"cmd": "again"}\n'
+    assert json.loads(DaemonClient(server.path).exchange(payload))["result"]["cmd"] == "status"
 
 
 def test_a_full_socket_makes_room_by_closing_the_longest_idle(make_server, holders):
@@ -216,9 +254,8 @@ def test_a_request_being_answered_is_never_cut_to_make_room(make_server):
     deadline = time.monotonic() + 5
     while len(server.slots) < 2 and time.monotonic() < deadline:
         threading.Event().wait(0.01)
-    with pytest.raises(DaemonError) as refused:
+    with pytest.raises(DaemonUnavailable, match="the kit's control socket is busy"):
         DaemonClient(server.path).call("status")
-    assert refused.value.status == 503
     release.set()
     for thread in threads:
         thread.join(10)
@@ -233,7 +270,7 @@ def test_300_idle_connections_leave_the_daemon_answering(sim_daemon, holders):
     client = DaemonClient(path)
     assert client.call("status")["state"] == "idle"
     assert client.call("settings", target_c=41.5)["target_c"] == 41.5
-    assert len(sim_daemon.daemon.server.slots) <= 32
+    assert len(sim_daemon.daemon.server.slots) <= MAX_CONNECTIONS
 
 
 # -- poison lines -----------------------------------------------------------------------------
@@ -295,7 +332,7 @@ def test_the_largest_id_is_an_ordinary_not_found(sim_daemon):
 
 EMFILE_SERVER = r"""
 import os, resource, sys
-from firmware.control_socket import ConnectionSlots, ControlServer
+from firmware.control_socket import MAX_CONNECTIONS, ConnectionSlots, ControlServer
 path = sys.argv[1]
 server = ControlServer(path, lambda c, a, u: {}, slots=ConnectionSlots(1000, 1000), idle_s=60)
 open_fds = len(os.listdir("/proc/self/fd"))
@@ -341,8 +378,6 @@ def unit_nofile(name: str) -> int:
 
 
 def test_the_units_file_limit_leaves_room_beyond_the_socket_cap():
-    from firmware.control_socket import MAX_CONNECTIONS
-
     assert unit_nofile("napekit.service") >= 4 * MAX_CONNECTIONS
 
 

@@ -189,3 +189,11 @@ def test_every_operation_documents_500_and_those_with_a_path_parameter_404():
             assert "500" in op["responses"], (method, path)
             if "{" in path or path.startswith("/api/sim/"):
                 assert "404" in op["responses"], (method, path)
+
+
+def test_a_sensor_written_as_2_0_is_sensor_2(client, sim_daemon):
+    """JSON has one kind of number: the document's integer 2 may come as 2.0."""
+    r = client.post("/api/sim/fault", json={"fault": "adc_spike", "sensor": 2.0})
+    assert r.status_code == 200 and r.json == {"faults": ["adc_spike"]}
+    sensors = sim_daemon.sim.sensors
+    assert sensors[2].faults == {"adc_spike"} and not sensors[1].faults

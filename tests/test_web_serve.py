@@ -80,7 +80,8 @@ class Served:
         self.thread.start()
 
     def close(self) -> None:
-        self.server.close()
+        # Closed on its own loop's thread (waitress's trigger), where its sockets live.
+        self.server.trigger.pull_trigger(self.server.close)
         self.thread.join(5)
 
 
@@ -168,15 +169,37 @@ def test_an_error_raised_past_the_app_is_json_too(serve):
 # -- idle, slow and greedy clients -----------------------------------------------------------
 
 
-def test_one_address_gets_its_share_and_the_next_is_refused_at_once(serve, kit_app):
+def test_one_address_keeps_at_most_its_share_its_longest_idle_making_room(serve, kit_app):
     port = serve(kit_app, per_address=4).port
     held = [connect(port, "127.0.0.2") for _ in range(4)]
     extra = connect(port, "127.0.0.2")
-    answer = assert_json_error(read_response(extra), 429)
-    assert "too many connections from this address" in answer["error"]
-    status, _, body = exchange(port, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    answer = assert_json_error(read_response(held[0]), 503)
+    assert "to make room" in answer["error"]
+    status, _, body = exchange(port, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                               "127.0.0.2")
     assert status == 200 and json.loads(body)["ok"] is True
     for sock in (*held, extra):
+        sock.close()
+
+
+def test_an_address_whose_share_is_busy_is_refused_at_once(serve):
+    release = threading.Event()
+
+    def app(environ, start_response):
+        release.wait(10)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    port = serve(app, per_address=2).port
+    busy = [connect(port, "127.0.0.2") for _ in range(2)]
+    for sock in busy:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    with connect(port, "127.0.0.2") as refused:
+        answer = assert_json_error(read_response(refused), 429)
+    assert "too many connections from this address" in answer["error"]
+    release.set()
+    for sock in busy:
+        assert read_response(sock)[2] == b"done"
         sock.close()
 
 
@@ -204,8 +227,8 @@ def test_a_request_being_served_is_never_cut_to_make_room(serve):
     busy = [connect(port) for _ in range(2)]
     for sock in busy:
         sock.sendall(b"GET /block HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    refused = connect(port)
-    assert_json_error(read_response(refused), 503)
+    with connect(port) as refused:
+        assert_json_error(read_response(refused), 503)
     release.set()
     for sock in busy:
         assert read_response(sock)[2] == b"done"

@@ -10,12 +10,15 @@ they are added here, on its server and channel classes (``channel_class``,
 ``error_task_class``, ``handle_accept``, ``maintenance``; waitress 3):
 
 - at most ``PER_ADDRESS_MAX`` connections from one address (an IPv6 address is one
-  address; a many-address attacker meets the next rule): the next one is answered 429
-  and closed at once;
+  address; a many-address attacker meets the next rule): one more makes room among that
+  address's own idle connections (a browser's spare keep-alive), else it is answered
+  429 and closed at once;
 - at most ``MAX_CONNECTIONS`` in all, and a new connection never waits for a free one:
-  the connection that has waited longest without a request being served (idle, or a
-  request still trickling in; the address holding the most first) is answered 503 and
-  closed to make room. A request being served (an event stream included) is never cut;
+  a connection waiting without a request being served is answered 503 and closed to
+  make room (:meth:`GuardedChannel.rank`: first those that never brought a whole
+  request, idle or trickling, of the address holding the most, longest waiting first;
+  a browser's keep-alive last). A request being served (an event stream included) is
+  never cut;
 - a request must arrive whole, headers and body, within ``REQUEST_S`` of its first byte
   (else 408 and closed), and a connection with nothing in progress is closed after
   ``IDLE_S`` (keep-alive); checked every second;
@@ -53,6 +56,7 @@ MAX_CONNECTIONS = 200  # open at once, all addresses (one descriptor each)
 PER_ADDRESS_MAX = 16  # from one address: a phone's browser opens about six
 IDLE_S = 20.0  # a connection with nothing in progress (keep-alive)
 REQUEST_S = 10.0  # from a request's first byte until it has arrived whole
+FRESH_S = 1.0  # a connection this young has not had time to send its request
 MAX_BODY_BYTES = 64 * 1024  # waitress refuses more before the app (Flask's own: 16 KB)
 MAX_HEADER_BYTES = 32 * 1024
 _WAITRESS_HEADROOM = 16  # listening sockets, the trigger, channels still closing
@@ -130,13 +134,29 @@ class GuardedChannel(HTTPChannel):
                  map: Any = None) -> None:  # noqa: A002 - waitress's signature
         self.address_key = address_key(addr)
         self.request_began: float | None = None
+        self.served = False  # a whole request came in on it (a browser's keep-alive)
         super().__init__(server, sock, addr, adj, map=map)
         server.guard.add(self)
 
     def received(self, data: bytes) -> bool:
         if self.request is None:  # these bytes begin a request
             self.request_began = time.time()
-        return super().received(data)
+        taken = super().received(data)
+        self.served = self.served or bool(self.requests)
+        return taken
+
+    def rank(self, count: int, since: float, now: float) -> tuple[int, int, float]:
+        """Order in which waiting connections make room, smallest first: those that never
+        brought a whole request (idle or trickling: the address holding the most, the
+        longest waiting first); then such connections younger than FRESH_S (a client that
+        connected and is about to send), oldest first; last, a browser's keep-alive
+        connections that have served requests (closing one under a request it is about to
+        send would lose that request)."""
+        if self.served:
+            return 2, -count, since
+        if now - float(self.creation_time) < FRESH_S:
+            return 1, 0, since
+        return 0, -count, since
 
     def waiting_since(self) -> float | None:
         """Since when it has waited with no request being served; None while one is
@@ -193,7 +213,7 @@ class Guard:
     def admit(self, key: str) -> bytes | None:
         """None if a connection from ``key`` may come in (making room if needed), else
         the answer to send before closing it."""
-        if self.by_address.get(key, 0) >= self.per_address:
+        if self.by_address.get(key, 0) >= self.per_address and not self._make_room(key):
             return raw_error(429, "Too Many Requests", "too many connections from this "
                              f"address (at most {self.per_address})", None,
                              [("Retry-After", "5")])
@@ -202,13 +222,16 @@ class Guard:
                              [("Retry-After", "5")])
         return None
 
-    def _make_room(self) -> bool:
-        waiting = [(-self.by_address[ch.address_key], since, id(ch), ch)
+    def _make_room(self, only: str | None = None) -> bool:
+        """Close the longest-waiting connection (of the address holding the most; of
+        ``only`` that address if given); False if every one has a request being served."""
+        now = time.time()
+        waiting = [(ch.rank(self.by_address[ch.address_key], since, now), id(ch), ch)
                    for ch in self.channels if (since := ch.waiting_since()) is not None
-                   and not _has_unread(ch.socket)]
+                   and only in (None, ch.address_key) and not _has_unread(ch.socket)]
         if not waiting:
             return False
-        min(waiting, key=lambda entry: entry[:3])[3].refuse(
+        min(waiting, key=lambda entry: entry[:2])[2].refuse(
             503, "Service Unavailable", "closed to make room: too many connections")
         return True
 
