@@ -181,3 +181,33 @@ def test_stop_is_answered_within_2_s_while_200_slow_connections_are_open(short_t
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
     assert summary["opened_in_all"] > 200 and summary["answers"].get(408)
+
+
+@pytest.mark.slow
+def test_the_real_server_answers_its_own_refusals_as_json(short_tmp):
+    """``napekit run``'s web (python -m web): waitress's refusals over raw sockets."""
+    from web.headers import CSP
+
+    port = free_port()
+    proc = start_kit(short_tmp, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: http(base, "GET", "/healthz")[1].get("daemon"), 20, "/healthz")
+        for head, status in ((b"Content-Length: 70000\r\n", 413),
+                             (b"Transfer-Encoding: gzip\r\n", 501),
+                             (b"Content-Length: 1x\r\n", 400)):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"PUT /api/settings HTTP/1.1\r\nHost: localhost\r\n"
+                             b"Content-Type: application/json\r\n" + head + b"\r\n")
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+            head_text, _, body = data.partition(b"\r\n\r\n")
+            assert head_text.split(b" ")[1] == str(status).encode(), data[:200]
+            assert b"Content-Type: application/json" in head_text
+            assert f"Content-Security-Policy: {CSP}".encode() in head_text
+            assert set(json.loads(body)) == {"error", "field"}
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
