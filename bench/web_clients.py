@@ -188,14 +188,18 @@ def _writer(client: _Client, tally: Tally, setting: str, deadline: float,
         i += 1
 
 
-def run_load(host: str, port: int, token: str, *, clients: int = 50,
-             duration_s: float = 60.0, writers: int = 2, write_rate: float = 5.0,
-             initial_target_c: float | None = None) -> dict[str, Any]:
-    """Pollers and checked writers for ``duration_s`` (see the module docstring)."""
+def _check_bounds(clients: int, duration_s: float, writers: int, write_rate: float) -> None:
     if not 1 <= clients <= 250 or not 0 <= writers <= len(STAGES) + 1:
         raise ValueError("clients must be 1 to 250 and writers 0 to 6")
     if not 0 < duration_s <= 3600 or not 0 < write_rate <= 50:
         raise ValueError("duration_s must be in (0, 3600] and write_rate in (0, 50]")
+
+
+def run_load(host: str, port: int, token: str, *, clients: int = 50,
+             duration_s: float = 60.0, writers: int = 2, write_rate: float = 5.0,
+             initial_target_c: float | None = None) -> dict[str, Any]:
+    """Pollers and checked writers for ``duration_s`` (see the module docstring)."""
+    _check_bounds(clients, duration_s, writers, write_rate)
     tally = Tally()
     if initial_target_c is not None:
         tally.written_targets.add(float(initial_target_c))
