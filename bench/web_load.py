@@ -14,8 +14,9 @@ on the control socket, reset at the phase's start) and the daemon's CPU share:
    connections open from 20 other addresses; meanwhile a phone starts a session and
    presses Stop every few seconds: each Stop's latency, and that it stopped the heat;
 3. ``socket``: ``socket_idle`` idle connections to the control socket from ten
-   processes (:class:`bench.web_attack.SocketHolders`) while ten phones poll and one
-   writes: the API's latency and errors, the daemon's CPU.
+   processes (:class:`bench.web_attack.SocketHolders`): the daemon's CPU with them alone
+   for a few seconds, then while ten phones poll and one writes: the API's latency and
+   errors, the daemon's CPU.
 
 Then the resident memory (VmRSS, peak VmHWM) of the daemon and the web, and the kit is
 stopped with SIGINT. Loopback only; bounded in time and requests.
@@ -49,6 +50,7 @@ from bench.web_clients import latency_figures, run_load
 
 REPO = Path(__file__).resolve().parents[1]
 STOP_EVERY_S = 3.0  # the slow phase presses Stop this often
+IDLE_WINDOW_S = 5.0  # the socket phase's idle crowd alone, before its load
 
 
 def _loopback_host_port(base_url: str) -> tuple[str, int]:
@@ -270,10 +272,15 @@ def run_bench(clients: int = 50, duration_s: float = 60.0, slow: int = 200,
         def socket_phase() -> dict[str, Any]:
             holders = SocketHolders(kit.sock, processes=10, per_process=socket_idle // 10)
             try:
+                # First the idle crowd alone: what holding it costs the daemon.
+                cpu0, t0 = _cpu_s(kit.proc.pid), time.monotonic()
+                threading.Event().wait(IDLE_WINDOW_S)
+                idle_share = (_cpu_s(kit.proc.pid) - cpu0) / (time.monotonic() - t0)
                 figures = load(10, socket_duration_s, 1)
             finally:
                 holders.stop()
             figures["idle_socket_connections_opened"] = holders.opened
+            figures["daemon_cpu_share_crowd_alone"] = round(idle_share, 3)
             return figures
         result["socket"] = _phase(kit, socket_phase)
         _http(kit.base, "POST", "/api/session/stop", {}, kit.token)
@@ -305,7 +312,8 @@ def print_figures(result: dict[str, Any]) -> None:
                   f" ms, failed {stop['failed']}; slow clients cut {crowd['answers']}")
         if name == "socket":
             print(f"        control socket: {phase['idle_socket_connections_opened']} idle "
-                  "connections opened by 10 processes")
+                  "connections opened by 10 processes; daemon CPU with them alone "
+                  f"{phase['daemon_cpu_share_crowd_alone']:.0%}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
