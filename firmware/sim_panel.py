@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from firmware.errors import CommandError
 from firmware.sim_hw import FAULTS, KIT_FAULTS, SimKit
@@ -35,7 +35,7 @@ FAULT_MAX_S = 3600.0  # the longest timed fault
 Command = Callable[[float, dict[str, Any]], dict[str, Any]]
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -100,8 +100,8 @@ class SimPanel:
         if fault not in FAULTS:
             raise CommandError(400, "fault must be one of " + ", ".join(FAULTS), "fault")
         _only(args, {"fault", "duration_s", "sensor", "coupling"})
-        duration = args.get("duration_s")
-        if duration is not None and (not _is_number(duration)
+        duration = args.get("duration_s")  # absent: until cleared; null is no number
+        if "duration_s" in args and (not _is_number(duration)
                                      or not 0 < duration <= FAULT_MAX_S):
             raise CommandError(400, f"duration_s must be more than 0 and at most "
                                     f"{FAULT_MAX_S:g}", "duration_s")
@@ -117,6 +117,8 @@ class SimPanel:
         if "sensor" not in args:
             return 1
         sensor = args["sensor"]
+        if isinstance(sensor, float) and sensor.is_integer():
+            sensor = int(sensor)  # JSON's 2.0 is the number 2
         if fault in KIT_FAULTS:
             raise CommandError(400, f"{fault} is a fault of the kit, not of one sensor; "
                                     "leave sensor out", "sensor")
@@ -132,7 +134,7 @@ class SimPanel:
         """How much of the pad's heat a partly detached bead still gets (sensor_partial)."""
         coupling = args.get("coupling")
         if fault != "sensor_partial":
-            if coupling is not None:
+            if "coupling" in args:
                 raise CommandError(400, f"only sensor_partial takes a coupling, not {fault}",
                                    "coupling")
             return None

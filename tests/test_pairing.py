@@ -358,3 +358,38 @@ def _press_and_check(pairing, people, store, asks) -> None:
         others = [a for a in live if a["address"] != approved[0]["address"]]
         assert others == [], (approved, others)
         assert now - approved[0]["at"] <= PAIRING_WINDOW_S  # and only within its minute
+
+
+def test_forbidden_name_characters_are_the_unicode_categories_the_rule_names():
+    """The pattern's ranges are exactly the control, format, space (but ' '), separator,
+    surrogate and private-use characters (checked on Unicode 14, which they were taken
+    from; a later Unicode may add format characters, which the ranges then lack)."""
+    import unicodedata
+
+    from firmware.pairing import _FORBIDDEN_RANGES
+
+    def forbidden(cp: int) -> bool:
+        return unicodedata.category(chr(cp)) in ("Cc", "Cf", "Cs", "Co", "Zs", "Zl", "Zp")
+
+    listed = {cp for lo, hi in _FORBIDDEN_RANGES for cp in range(lo, hi + 1)}
+    assert all(forbidden(cp) or cp >= 0xF0000 for cp in listed)
+    if unicodedata.unidata_version == "14.0.0":
+        assert {cp for cp in range(0x110000) if forbidden(cp)} <= listed
+
+
+@pytest.mark.parametrize("name", [" Pixel", "Pixel ", "a\u202eb", "tab\there", "\U000f0330",
+                                  "", "x" * 41, "line\nbreak", "nbsp\u00a0"])
+def test_names_outside_the_rule_are_refused_naming_the_field(name):
+    from firmware.errors import CommandError
+    from firmware.pairing import phone_name
+
+    with pytest.raises(CommandError) as info:
+        phone_name(name)
+    assert info.value.field == "name"
+
+
+@pytest.mark.parametrize("name", ["Pixel 7 (Chrome)", "Łódź", "😀 phone", "a", "x" * 40])
+def test_names_inside_the_rule_are_kept_as_given(name):
+    from firmware.pairing import phone_name
+
+    assert phone_name(name) == name

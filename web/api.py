@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
-from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.routing import BaseConverter
 
 from firmware.client import DaemonError, DaemonUnavailable
 from web import auth, daemon
@@ -37,7 +37,15 @@ _PAIRING_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 LIMITERS = "napekit.limiters"
 
 
+class NotLinkConverter(BaseConverter):
+    """A path segment other than ``link``: ``GET /api/pairing/link`` is a wrong method on
+    the link endpoint (405), not the status of a pairing request named "link"."""
+
+    regex = r"(?!link$)[^/]+"
+
+
 def init_app(app: Flask, monotonic: Callable[[], float]) -> None:
+    app.url_map.converters["not_link"] = NotLinkConverter
     limit, window_s = app.config.get("PAIRING_RATE", (5, 60.0))
     app.extensions[LIMITERS] = {
         "pairing": RateLimiter(limit, window_s, monotonic),
@@ -140,8 +148,6 @@ def routine():
 
 # -- pairing (no pairing needed, of course) ----------------------------------------------
 def _pairing_id(pairing_id: str) -> str:
-    if pairing_id == "link":  # POST /api/pairing/link's path, not a request's id
-        raise MethodNotAllowed(valid_methods=["POST"])
     if not _PAIRING_ID_RE.match(pairing_id):
         raise ApiError(404, "no such pairing request", "id")
     return pairing_id
@@ -166,14 +172,14 @@ def pairing_request():
                                _named(body, {"client": request.remote_addr or ""})))
 
 
-@bp.delete("/api/pairing/<pairing_id>")
+@bp.delete("/api/pairing/<not_link:pairing_id>")
 @public
 def pairing_cancel(pairing_id: str):
     """Give up a request (its id is the proof), so it no longer counts at the kit."""
     return jsonify(daemon.call("pair_cancel", {"id": _pairing_id(pairing_id)}))
 
 
-@bp.get("/api/pairing/<pairing_id>")
+@bp.get("/api/pairing/<not_link:pairing_id>")
 @public
 def pairing_status(pairing_id: str):
     """pending / approved (the token once, and the cookies with it) / refused (why) /

@@ -21,8 +21,9 @@
   by ``GET /api/csrf``. Bearer requests need none: browsers never attach them by
   themselves.
 - Any request that changes anything and carries an ``Origin`` header (every browser
-  sends one on a cross-origin POST) must come from the origin it is addressed to, else
-  403: a page elsewhere cannot even ask to pair or press the virtual button.
+  sends one on a cross-origin POST) must come from the origin it is addressed to (the
+  same scheme, host and port; an Origin with a path is no origin), else 403: a page
+  elsewhere cannot even ask to pair or press the virtual button.
 
 Hazard: none of this can turn heat on. Authority over the heat stays with the daemon,
 which validates every command; this module only decides whether to pass one on.
@@ -36,13 +37,13 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, request
 
 from firmware.client import DaemonUnavailable
 from web import daemon
 from web.errors import ApiError
+from web.hosts import same_origin
 
 COOKIE = "napekit_token"
 CSRF_COOKIE = "napekit_csrf"
@@ -196,21 +197,10 @@ def _check_csrf(token: str) -> None:
 
 
 def _check_origin() -> None:
+    """Scheme, host and port of the Origin must be the request's own (web.hosts)."""
     origin = request.headers.get("Origin")
-    if origin is None:
-        return
-    host = (request.headers.get("Host") or "").strip().lower()
-    parts = urlsplit(origin.strip().lower())
-    if origin.strip().lower() == "null" or parts.scheme not in ("http", "https") \
-            or not host:
-        raise ApiError(403, "cross-site request refused", "Origin")
-    default_port = {"http": "80", "https": "443"}[parts.scheme]
-    netloc = parts.netloc
-    if netloc.endswith(f":{default_port}"):
-        netloc = netloc[: -len(default_port) - 1]
-    if host.endswith(f":{default_port}"):
-        host = host[: -len(default_port) - 1]
-    if netloc != host:
+    if origin is not None and not same_origin(origin, request.scheme,
+                                              request.headers.get("Host")):
         raise ApiError(403, "cross-site request refused", "Origin")
 
 

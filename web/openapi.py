@@ -16,18 +16,11 @@ from flask import Blueprint, current_app, jsonify
 
 from firmware import __version__
 from firmware import limits as L
-from firmware.pairing import NAME_MAX_CHARS, REFUSALS
+from firmware.client import DaemonError, DaemonUnavailable
+from firmware.pairing import NAME_MAX_CHARS, NAME_PATTERN, REFUSALS
 from firmware.routine import STAGE_MAX_S, STAGE_MIN_S
-from firmware.sim_hw import FAULTS
-from firmware.sim_panel import (
-    BUTTON_ACTIONS,
-    DEFAULT_HOLD_S,
-    FAULT_MAX_S,
-    HOLD_MAX_S,
-    HOLD_MIN_S,
-)
 from firmware.states import Fault, State
-from web import events
+from web import daemon, events, openapi_sim
 from web.auth import protected
 
 bp = Blueprint("openapi", __name__)
@@ -35,7 +28,6 @@ bp = Blueprint("openapi", __name__)
 # The vocabularies come from the firmware, never retyped here.
 STATES = [state.value for state in State]
 FAULT_CODES = [fault.value for fault in Fault]
-SIM_FAULTS = list(FAULTS)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -56,6 +48,7 @@ def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
 
 NUM = {"type": "number"}
 NULLABLE_NUM = {"type": ["number", "null"]}
+
 
 # The limits come from the firmware, never retyped here: the daemon enforces these.
 _SETTINGS_PROPERTIES = {
@@ -185,8 +178,9 @@ SCHEMAS: dict[str, Any] = {
                        "stages": {"type": "array", "items": {"type": "object"}}},
     },
     "PhoneName": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_CHARS,
+                  "pattern": NAME_PATTERN,
                   "description": "letters, digits, spaces, punctuation; no line breaks or "
-                                 "invisible characters (ends trimmed)"},
+                                 "invisible characters, no space at either end"},
     "PairingAsk": {"type": "object", "additionalProperties": False,
                    "properties": {"name": _ref("PhoneName")}},
     "PairingRequest": {
@@ -213,7 +207,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "PairingLink": {
         "type": "object", "required": ["secret"], "additionalProperties": False,
-        "properties": {"secret": {"type": "string", "maxLength": 256,
+        "properties": {"secret": {"type": "string", "minLength": 1, "maxLength": 256,
                                   "description": "the part after '#' of the link"},
                        "name": _ref("PhoneName")},
     },
@@ -232,49 +226,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "Phones": {"type": "object", "required": ["phones"],
                "properties": {"phones": {"type": "array", "items": _ref("Phone")}}},
-    "SimButton": {
-        "type": "object", "required": ["action"], "additionalProperties": False,
-        "properties": {"action": {"type": "string", "enum": list(BUTTON_ACTIONS),
-                              "description": "a short press, a double press (two short "
-                                             "ones: pauses or resumes a massage stage) or a "
-                                             "long press (hold)"},
-                       "duration_s": {"type": "number", "minimum": HOLD_MIN_S,
-                                      "maximum": HOLD_MAX_S, "default": DEFAULT_HOLD_S,
-                                      "description": "hold only"}},
-    },
-    "SimFault": {
-        "type": "object", "required": ["fault"], "additionalProperties": False,
-        "properties": {"fault": {"type": "string", "enum": SIM_FAULTS},
-                       "duration_s": {"type": "number", "exclusiveMinimum": 0,
-                                      "maximum": FAULT_MAX_S,
-                                      "description": "else until DELETE /api/sim/fault"},
-                       "sensor": {"oneOf": [{"type": "integer", "enum": [1, 2]},
-                                            {"const": "both"}],
-                                  "default": 1,
-                                  "description": "the thermistor a sensor fault is on; "
-                                                 "not for faults of the kit as a whole"},
-                       "coupling": {"type": "number", "exclusiveMinimum": 0,
-                                    "exclusiveMaximum": 1,
-                                    "description": "sensor_partial only (and required "
-                                                   "there): the share of the pad's heat "
-                                                   "the bead still gets"}},
-    },
-    "SimFaults": {"type": "object", "required": ["faults"],
-                  "properties": {"faults": {"type": "array", "items": {"type": "string"}}}},
-    "SimState": {
-        "type": "object",
-        "properties": {"true_c": NUM, "contacts": {"type": "boolean"},
-                       "buzzer": {"type": "boolean"},
-                       "faults": {"type": "array", "items": {"type": "string"}},
-                       "button": {"type": "boolean"},
-                       "pairing": {"type": "object", "description": (
-                           "what a display at the kit would show: requests waiting "
-                           "[{code, name, expires_in_s}] and the last long press "
-                           "{outcome, names, ago_s} or null")},
-                       "clear_refused": {"type": ["string", "null"], "description": (
-                           "why the last long press did not clear the latched fault, in "
-                           "the kit's words (null: none lately)")}},
-    },
+    **openapi_sim.SCHEMAS,
     "Ok": {"type": "object", "properties": {"ok": {"type": "boolean"}}},
 }
 
@@ -287,10 +239,13 @@ RESPONSES = {
     "Forbidden": _json(_ref("Error"), "refused: Host not allowed, cross-site Origin, or "
                                       "missing/wrong X-CSRF-Token"),
     "NotFound": _json(_ref("Error"), "no such thing"),
+    "NotAllowed": _json(_ref("Error"), "not this method here (Allow says which): "
+                                       "GET /api/pairing/link is not a pairing request"),
     "Conflict": _json(_ref("Error"), "not now (e.g. start while a fault is latched)"),
     "TooLarge": _json(_ref("Error"), "body over 16 KB"),
     "TooMany": _json(_ref("Error"), "too many requests (Retry-After says when)"),
     "Unavailable": _json(_ref("Error"), "the kit's daemon is not answering"),
+    "Internal": _json(_ref("Error"), "internal error: {\"error\": \"internal error\"}"),
 }
 
 PAIRED: list[dict[str, list[str]]] = [{"cookie": [], "csrf": []}, {"bearer": []}]
@@ -302,11 +257,11 @@ def _op(summary: str, ok: dict[str, Any], *, security=PAIRED_READ, errors=(),
         body: dict[str, Any] | None = None, params: list[dict[str, Any]] | None = None,
         tags: tuple[str, ...] = ()) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": ok, "403": _err("Forbidden"),
-                                 "503": _err("Unavailable")}
+                                 "500": _err("Internal"), "503": _err("Unavailable")}
     if security is not OPEN:
         responses["401"] = _err("NotPaired")
-    names = {"400": "BadRequest", "404": "NotFound", "409": "Conflict", "413": "TooLarge",
-             "429": "TooMany"}
+    names = {"400": "BadRequest", "404": "NotFound", "405": "NotAllowed", "409": "Conflict",
+             "413": "TooLarge", "429": "TooMany"}
     for code in errors:
         responses[code] = _err(names[code])
     op: dict[str, Any] = {"summary": summary, "security": security, "responses": responses}
@@ -397,8 +352,10 @@ def _paths() -> dict[str, Any]:
             tags=("pairing",)), "get": _op(
             "poll a pairing request; the approved answer carries the token once and sets "
             "the napekit_token (HttpOnly) and napekit_csrf cookies",
-            _json(_ref("PairingStatus"), "status"), security=OPEN, errors=("404",),
-            params=[_path_param("pairing_id", {"type": "string", "maxLength": 64})],
+            _json(_ref("PairingStatus"), "status"), security=OPEN, errors=("404", "405"),
+            params=[_path_param("pairing_id", {"type": "string",
+                                               "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                                               "not": {"const": "link"}})],
             tags=("pairing",))},
         "/api/pairing/link": {"post": _op(
             "redeem a one-time link from 'napekit pair'; sets the cookies",
@@ -495,7 +452,21 @@ def full_document(app) -> dict[str, Any]:
     return doc
 
 
+def _stage_ids() -> list[str] | None:
+    """The routine's stage ids, from the daemon (the routine is a file the kit loads)."""
+    try:
+        return list(daemon.call("settings", timeout_s=1.0).get("stage_s", {}))
+    except (DaemonError, DaemonUnavailable):
+        return None
+
+
 @bp.get("/openapi.json")
 @protected
 def openapi_json():
-    return jsonify(full_document(current_app))
+    doc = full_document(current_app)
+    ids = _stage_ids()
+    if ids:  # stage_s takes this kit's stage ids only
+        for name in ("Settings", "SettingsUpdate"):
+            stage_s = doc["components"]["schemas"][name]["properties"]["stage_s"]
+            stage_s["propertyNames"] = {"enum": ids}
+    return jsonify(doc)
