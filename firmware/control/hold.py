@@ -26,6 +26,7 @@ class Hold:
     outlives :meth:`reset`: the next hold on the same pad starts from it."""
 
     SETTLE_WINDOWS_IN_BAND = 2  # short windows allowed once the reading is within the band
+    RESEED_DUTY = 0.1
 
     def __init__(self, tuning: PadTuning, estimator: PadEstimator) -> None:
         self.tuning = tuning
@@ -51,8 +52,10 @@ class Hold:
         self._carry_s = 0.0
         self._integral: float | None = None
         # Where the integrator's seed came from: 0 a guess (the last hold's, or nil),
-        # 1 the learning's pending fit, 2 the model in use. A better source reseeds it.
+        # 1 the learning's pending fit, 2 the model in use. A better source reseeds it,
+        # and so does a model whose duty moved ``RESEED_DUTY`` from the seed's.
         self._seed_rank = 2
+        self._seed_duty_value: float | None = None
 
     @property
     def integral_guessed(self) -> bool:
@@ -142,16 +145,20 @@ class Hold:
 
     def _seed_duty(self, target_c: float) -> float:
         duty, self._seed_rank = self._model_duty(target_c)
+        self._seed_duty_value = duty
         if duty is None:
             duty = self.duty_memory if self.duty_memory is not None else 0.0
         return min(0.95, max(0.0, duty))
 
     def _reseed_if_learnt(self, target_c: float) -> None:
-        if self._model_duty(target_c)[1] > self._seed_rank:
-            # The hold began before the pad was learnt, on a guessed duty (0 for a new pad):
-            # the integrator alone would take many minutes to find the holding duty, the
-            # pad sagging into re-approaches meanwhile. Seed it now from what was learnt
-            # (a rough fit first, the accepted model when it comes).
+        duty, rank = self._model_duty(target_c)
+        moved = (duty is not None and self._seed_duty_value is not None
+                 and abs(duty - self._seed_duty_value) > self.RESEED_DUTY)
+        if rank > self._seed_rank or moved:
+            # The hold began before the pad was learnt, on a guessed duty (0 for a new pad),
+            # or on a first model that learning has since corrected: the integrator alone
+            # would take many minutes to find the holding duty, the pad sagging into
+            # re-approaches meanwhile. Seed it now from what was learnt.
             self._integral = self._seed_duty(target_c)
 
     # -- one window -----------------------------------------------------------------------

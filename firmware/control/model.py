@@ -214,14 +214,16 @@ class PadIdentifier:
     def _choose(self, t: float, first_off_s: float, rest: PadModel | None,
                 general: PadModel) -> PadModel:
         """Rest or general fit, once both can be had."""
-        if rest is not None and abs(rest.lag_s - general.lag_s) <= self.AGREE * general.lag_s:
-            return rest
         solid = (general.lag_sigma_s <= self.SOLID_REL_SIGMA * general.lag_s
                  and t - first_off_s >= max(30.0, 4.0 * general.lag_s))
         if solid:
-            # A well-determined general fit that the rest fit cannot match: the pad was not
-            # at rest when learning began.
+            # A well-determined general fit holds whatever the start. A pad that only
+            # looked at rest (warm, cooling slowly: two seconds cannot tell) fools the
+            # rest fit on the room and the heating rate, not on the lag, so the two can
+            # agree on the lag and still differ on the holding duty.
             return general
+        if rest is not None and abs(rest.lag_s - general.lag_s) <= self.AGREE * general.lag_s:
+            return rest
         # Not yet clear which is right: the longer lag is the safe one to cut on.
         candidates = [m for m in (general, rest, self._ramp_model) if m is not None]
         return max(candidates, key=lambda m: m.lag_s + 2.0 * m.lag_sigma_s)

@@ -15,9 +15,8 @@ class PadTuning:
     Approach and cut: ``cut_margin_c`` below the target, plus at most
     ``ripple_allowance_c`` once the pad is learnt. The sensor lag used for the estimate of
     the true temperature is ``prior_lag_s`` until learnt (as long as any sensor the kit is
-    built for: 30 s), or the learning's pending fit at plus ``evidence_sigmas`` standard
-    errors once that is within ``evidence_rel_sigma`` (or surely longer than the prior);
-    once learnt, the learnt lag at plus two standard errors times ``lag_margin`` plus
+    built for: 30 s; longer where learning already shows a surely longer one); once
+    learnt, the learnt lag at plus two standard errors times ``lag_margin`` plus
     ``lag_extra_s``. Slopes are fitted over ``slope_span_s``; the observer's error poles
     sit at ``1 / observer_settle_s``. A pad not heated for ``learn_quiet_s`` is first read
     at rest for ``rest_s``; a cut made before the lag is learnt is followed by up to
@@ -63,8 +62,6 @@ class PadTuning:
     unlearnt_reapproach_c: float = 0.4
     learn_pulse_c: float = 0.6
     duty_rel_sigma: float = 0.3
-    evidence_rel_sigma: float = 0.25
-    evidence_sigmas: float = 3.0
     probe_s: float = 30.0
     min_pulse_s: float = 1.0
     min_off_s: float = RELAY_MIN_OFF_S
