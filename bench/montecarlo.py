@@ -110,6 +110,11 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     timed = [r for r in feasible if r["physics"] == "ok" and r["ratio"] is not None]
     false_faults = [{"pad": r["pad"], "faults": r["faults"]} for r in feasible if r["faults"]]
     never = [r["pad"] for r in feasible if r["time_to_target_s"] is None]
+    worst = {key: [{"pad": r["pad"], "value": r[key], "physics": r["physics"]}
+                   for r in sorted((r for r in (timed if key == "ratio" else feasible)
+                                    if r[key] is not None), key=lambda r: -r[key])[:3]]
+             for key in ("ratio", "overshoot_true_c", "hold_p95_error_c",
+                         "hold_switches_per_10s")}
     return {
         "pads": len(results),
         "infeasible": [{"pad": r["pad"], "physics": r["physics"], "faults": r["faults"]}
@@ -126,6 +131,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         "never_reached": never,
         "false_faults": false_faults,
         "false_fault_count": len(false_faults),
+        "worst": worst,
     }
 
 
@@ -162,6 +168,9 @@ def print_summary(mc: dict[str, Any]) -> None:
         st = s[key]
         print(f"{name:34} {st['n']:>4} {_fmt(st['median'], '.3f'):>8} "
               f"{_fmt(st['p90'], '.3f'):>8} {_fmt(st['worst'], '.3f'):>8}")
+    for key, rows in s["worst"].items():
+        for r in rows:
+            print(f"  worst {key} {r['value']:.3f}: {r['pad']} ({r['physics']})")
     print(f"false faults: {s['false_fault_count']} (goal 0)")
     for f in s["false_faults"]:
         print(f"  {','.join(f['faults'])}: {f['pad']}")
@@ -175,16 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pads", type=int, default=100, help="how many random pads (>= 1)")
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--workers", type=int, default=None, help="processes (default 2)")
-    ap.add_argument("--worst", type=int, default=5, help="list the N worst overshoots")
     args = ap.parse_args(argv)
     if args.pads < 1:
         ap.error("--pads must be at least 1")
-    mc = run_montecarlo(args.pads, args.seed, args.workers)
-    print_summary(mc)
-    ranked = sorted((r for r in mc["pads"] if r["physics"] not in INFEASIBLE),
-                    key=lambda r: -r["overshoot_true_c"])
-    for r in ranked[:args.worst]:
-        print(f"  overshoot {r['overshoot_true_c']:+.2f}: {r['pad']} ({r['physics']})")
+    print_summary(run_montecarlo(args.pads, args.seed, args.workers))
     return 0
 
 

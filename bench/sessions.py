@@ -112,3 +112,19 @@ def control_figures(rows: list[dict[str, Any]], params: PadParams,
     if warmup_s is not None and ready_s is not None:
         out.update(hold_figures(rows, target_c, warmup_s, ready_s))
     return out
+
+
+def settled_hold_p95(rows: list[dict[str, Any]], target_c: float,
+                     after_s: float = -1.0) -> float | None:
+    """p95 of |reading - target| from a minute after the reading first came to the target
+    (after ``after_s``; from above for a warm pad, which no controller can cool faster)
+    to the end of that warm-up; ``None`` if it never came or never ended."""
+    ready_s = state_at(rows, "ready", after_s)
+    at_s = next((r["t"] for r in rows if r["kind"] == "tick" and r["t"] > after_s
+                 and r["temp_c"] is not None and r["state"] in ("preheat", "warmup")
+                 and target_c - limits.TARGET_BAND_C <= r["temp_c"] <= target_c + 0.1),
+                None)
+    if ready_s is None or at_s is None:
+        return None
+    return _round(p95([abs(r["temp_c"] - target_c) for r in rows if r["kind"] == "tick"
+                       and at_s + 60.0 <= r["t"] < ready_s and r["temp_c"] is not None]))

@@ -262,17 +262,10 @@ def session(params: PadParams, target_c: float = TARGET_C, **kwargs: Any) -> dic
     return {**sessions.control_figures(rows, params, target_c), "rows": rows}
 
 
-def settled_hold_p95(rows: list[dict[str, Any]], target_c: float) -> float | None:
-    """p95 of |reading - target| from a minute after the reading first came to the target
-    (from above for a warm pad, which no controller can cool faster) to the end of the
-    warm-up."""
-    ready_s = sessions.state_at(rows, "ready")
-    at_s = next((r["t"] for r in rows if r["kind"] == "tick" and r["temp_c"] is not None
-                 and r["state"] in ("preheat", "warmup")
-                 and target_c - 0.5 <= r["temp_c"] <= target_c + 0.1), None)
-    assert ready_s is not None and at_s is not None
-    return sessions.p95([abs(r["temp_c"] - target_c) for r in rows if r["kind"] == "tick"
-                         and at_s + 60.0 <= r["t"] < ready_s and r["temp_c"] is not None])
+def settled_hold_p95(rows: list[dict[str, Any]], target_c: float) -> float:
+    p95 = sessions.settled_hold_p95(rows, target_c)
+    assert p95 is not None, "the session never came to the target and through the warm-up"
+    return p95
 
 
 def assert_requirements(res: dict[str, Any]) -> None:
