@@ -95,8 +95,12 @@ class Hold:
             on = elapsed_s < self._win_on_s - 1e-9
         else:
             on = self._win_on_s > 0 and elapsed_s >= self._win_len_s - self._win_on_s - 1e-9
+        # The guard reads the line through the readings, not one reading: a noisy sensor
+        # (0.3 °C) would otherwise end pulses on noise and hold the pad low.
+        fit = self._est.fit
+        reading_c = fit[0] if fit is not None else temp_c
         guard_c = self.tuning.guard_c
-        if on and (est_c >= target_c + guard_c or temp_c >= target_c + guard_c):
+        if on and (est_c >= target_c + guard_c or reading_c >= target_c + guard_c):
             self._guarded = True
         return on and not self._guarded
 

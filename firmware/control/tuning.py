@@ -27,7 +27,9 @@ class PadTuning:
     reading is within ``settle_band_c``, aiming ``settle_boost_c`` high meanwhile); PI
     gains ``kp_norm``, ``ki_norm`` (``settle_kp_norm`` in the settle), per °C of error
     and per unit of heating rate; pulses shorter than ``min_pulse_s`` are carried over;
-    an on-pulse ends early ``guard_c`` over the target; ``reapproach_c`` below the target
+    an on-pulse ends early where the estimate or the line through the readings runs
+    ``guard_c`` over the target (0.45: the peak of a fast pad's ripple, behind a noisy
+    sensor, stays under +0.7); ``reapproach_c`` below the target
     is a new approach at full power. ``min_off_s`` is the relay choke point's own minimum
     off time, honoured here so that what is proposed is what the contacts do.
 
@@ -57,7 +59,7 @@ class PadTuning:
     kp_norm: float = 0.8
     ki_norm: float = 0.12
     settle_kp_norm: float = 0.8
-    guard_c: float = 0.6
+    guard_c: float = 0.45
     reapproach_c: float = 1.0
     unlearnt_reapproach_c: float = 0.4
     learn_pulse_c: float = 0.6
