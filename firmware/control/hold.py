@@ -9,9 +9,11 @@ after a cut, shorter P-only windows on the observer settle the pad (see
 
 Hazards: the duty is computed from the *mean* of a window that has ended, so within a
 window nothing but the guard reacts: an on-pulse ends early when the estimate or the
-reading runs ``guard_c`` over the target. A hold that dithered at a low duty far below
-the target would trip the supervisor's heating check (``no_heat``); more than
-``reapproach_c`` below the target the hold hands back to the approach at full power.
+line through the readings runs ``guard_c`` over the target. Until the pad is learnt, a
+window may instead open with a short learning pulse, sized so that even the fastest
+plausible pad stays within ``learn_pulse_c`` of the target. A hold that dithered at a low
+duty far below the target would trip the supervisor's heating check (``no_heat``); more
+than ``reapproach_c`` below the target the hold hands back to the approach at full power.
 """
 
 from __future__ import annotations

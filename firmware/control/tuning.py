@@ -29,9 +29,9 @@ class PadTuning:
     and per unit of heating rate; pulses shorter than ``min_pulse_s`` are carried over;
     an on-pulse ends early where the estimate or the line through the readings runs
     ``guard_c`` over the target (0.45: the peak of a fast pad's ripple, behind a noisy
-    sensor, stays under +0.7); ``reapproach_c`` below the target
-    is a new approach at full power. ``min_off_s`` is the relay choke point's own minimum
-    off time, honoured here so that what is proposed is what the contacts do.
+    sensor, stays under +0.7); ``reapproach_c`` below the target is a new approach at full
+    power. ``min_off_s`` is the relay choke point's own minimum off time, honoured here so
+    that what is proposed is what the contacts do.
 
     Unlearnt pads: the proportional gain assumes ``fallback_rise_c_per_s`` (the fastest
     plausible pad: 24 W into 40 J/K, 0.6 °C/s; it also caps the unlearnt bounds on the
