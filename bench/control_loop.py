@@ -155,20 +155,23 @@ def row(ctrl: str, name: str, target_c: float, res: dict, feas: dict) -> str:
             f"{','.join(res['faults']) or '-':<10} {_physics(feas):<20} {verdict}")
 
 
+def _largest(rows: list[dict], key: str) -> float | None:
+    return max((r[key] for r in rows if r[key] is not None), default=None)
+
+
 def _summary(ctrl: str, rows: list[tuple[dict, dict]]) -> str:
     feasible = [(r, f) for r, f in rows if f["status"] == "ok"]
     passed = sum(1 for r, f in feasible
                  if not any(v is False for v in requirements_met(r, f).values()))
     reachable = [r for r, f in rows if f["status"] in ("ok", "lag_limited")]
-    worst_over = max((r["overshoot_true_c"] for r in reachable), default=None)
     p95s = sorted(r["hold_p95_error_c"] for r in reachable if r["hold_p95_error_c"] is not None)
-    worst_sw = max((r["hold_switches_per_10s"] for r in reachable
-                    if r["hold_switches_per_10s"] is not None), default=None)
+    p95_median, p95_worst = (p95s[len(p95s) // 2], p95s[-1]) if p95s else (None, None)
     faulted = sum(1 for r in reachable if r["faults"])
     return (f"{ctrl:<20} all requirements on {passed}/{len(feasible)} feasible pads; "
-            f"over reachable pads: worst overshoot {_fmt(worst_over, '+.2f')} C, "
-            f"p95 median {_fmt(p95s[len(p95s) // 2] if p95s else None)} / worst "
-            f"{_fmt(p95s[-1] if p95s else None)} C, worst {_fmt(worst_sw)} switches/10 s, "
+            f"over reachable pads: worst overshoot "
+            f"{_fmt(_largest(reachable, 'overshoot_true_c'), '+.2f')} C, "
+            f"p95 median {_fmt(p95_median)} / worst {_fmt(p95_worst)} C, worst "
+            f"{_fmt(_largest(reachable, 'hold_switches_per_10s'))} switches/10 s, "
             f"{faulted} with supervisor faults")
 
 

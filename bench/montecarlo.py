@@ -103,35 +103,38 @@ def _stats(values: list[float]) -> dict[str, float | int | None]:
             "worst": round(ordered[-1], 3)}
 
 
+def _worst(rows: list[dict[str, Any]], key: str, n: int = 3) -> list[dict[str, Any]]:
+    ranked = sorted((r for r in rows if r[key] is not None), key=lambda r: -r[key])
+    return [{"pad": r["pad"], "value": r[key], "physics": r["physics"]} for r in ranked[:n]]
+
+
+def _figure(rows: list[dict[str, Any]], key: str) -> list[float]:
+    return [r[key] for r in rows if r[key] is not None]
+
+
 def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Median / p90 / worst of each figure over the pads it applies to, and the false
-    faults with their pads."""
+    """Median / p90 / worst of each figure over the pads it applies to, the worst pads of
+    each, and the false faults with their pads."""
     feasible = [r for r in results if r["physics"] not in INFEASIBLE]
-    timed = [r for r in feasible if r["physics"] == "ok" and r["ratio"] is not None]
+    timed = [r for r in feasible if r["physics"] == "ok"]
+    lag_limited = [r for r in feasible if r["physics"] == "lag_limited"]
     false_faults = [{"pad": r["pad"], "faults": r["faults"]} for r in feasible if r["faults"]]
-    never = [r["pad"] for r in feasible if r["time_to_target_s"] is None]
-    worst = {key: [{"pad": r["pad"], "value": r[key], "physics": r["physics"]}
-                   for r in sorted((r for r in (timed if key == "ratio" else feasible)
-                                    if r[key] is not None), key=lambda r: -r[key])[:3]]
-             for key in ("ratio", "overshoot_true_c", "hold_p95_error_c",
-                         "hold_switches_per_10s")}
     return {
         "pads": len(results),
         "infeasible": [{"pad": r["pad"], "physics": r["physics"], "faults": r["faults"]}
                        for r in results if r["physics"] in INFEASIBLE],
-        "lag_limited": sum(1 for r in feasible if r["physics"] == "lag_limited"),
-        "time_ratio": _stats([r["ratio"] for r in timed]),
-        "time_ratio_lag_limited": _stats([r["ratio"] for r in feasible
-                                          if r["physics"] == "lag_limited" and r["ratio"]]),
-        "overshoot_true_c": _stats([r["overshoot_true_c"] for r in feasible]),
-        "hold_p95_error_c": _stats([r["hold_p95_error_c"] for r in feasible
-                                    if r["hold_p95_error_c"] is not None]),
-        "hold_switches_per_10s": _stats([r["hold_switches_per_10s"] for r in feasible
-                                         if r["hold_switches_per_10s"] is not None]),
-        "never_reached": never,
+        "lag_limited": len(lag_limited),
+        "time_ratio": _stats(_figure(timed, "ratio")),
+        "time_ratio_lag_limited": _stats(_figure(lag_limited, "ratio")),
+        "overshoot_true_c": _stats(_figure(feasible, "overshoot_true_c")),
+        "hold_p95_error_c": _stats(_figure(feasible, "hold_p95_error_c")),
+        "hold_switches_per_10s": _stats(_figure(feasible, "hold_switches_per_10s")),
+        "never_reached": [r["pad"] for r in feasible if r["time_to_target_s"] is None],
         "false_faults": false_faults,
         "false_fault_count": len(false_faults),
-        "worst": worst,
+        "worst": {"ratio": _worst(timed, "ratio"),
+                  **{key: _worst(feasible, key) for key in (
+                      "overshoot_true_c", "hold_p95_error_c", "hold_switches_per_10s")}},
     }
 
 
