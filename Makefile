@@ -59,7 +59,7 @@ bench: $(BENCH_STAMP)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check firmware web tests bench hardware
-	$(BIN)/mypy firmware web
+	$(BIN)/mypy firmware web bench
 
 hardware: $(TEST_STAMP)
 	$(BIN)/python hardware/generate.py

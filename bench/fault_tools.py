@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,11 +15,11 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from firmware.client import DaemonClient, DaemonUnavailable
+from bench.kit_process import wait_for
+from firmware.client import DaemonClient
 
 REPO = Path(__file__).resolve().parents[1]
 SPEED = 20.0  # simulated time runs this much faster than real time
@@ -40,28 +39,6 @@ HOLDER = textwrap.dedent("""
             ["mount", "--bind", arg, arg], ["mount", "-o", "remount,bind,ro", arg]))
         print("ok" if ok else "error", flush=True)
 """)
-
-
-def wait_for(check: Callable[[], Any], deadline_s: float, what: str) -> Any:
-    """Poll ``check`` until it answers something true; its answer."""
-    end = time.monotonic() + deadline_s
-    last: Any = None
-    while time.monotonic() < end:
-        try:
-            last = check()
-        except (OSError, DaemonUnavailable, urllib.error.URLError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.02)
-    raise TimeoutError(f"timed out waiting for {what} (last: {last!r})")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def exited(pid: int) -> bool:

@@ -38,7 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.fault_tools import HEATING, Kit, Tmpfs, exited, free_port, integrity, wait_for
+from bench.fault_tools import HEATING, Kit, Tmpfs, exited, integrity
+from bench.kit_process import free_port, wait_for
 
 
 # -- kill -9 of the daemon ----------------------------------------------------------------------
@@ -127,8 +128,9 @@ def campaign_web_kills(kills: int, tmp: Path) -> dict[str, Any]:
         assert old is not None
         t0 = time.monotonic()
         os.kill(old, signal.SIGKILL)
-        wait_for(lambda old=old: kit.web_pid() not in (None, old) and kit.page_up(), 30,
-                 "a new web")
+        def replaced(old: int = old) -> bool:
+            return kit.web_pid() not in (None, old) and kit.page_up()
+        wait_for(replaced, 30, "a new web")
         back_s.append(time.monotonic() - t0)
         status = kit.status()
         unaffected += (kit.alive and status["fault"] is None
@@ -294,7 +296,7 @@ def run_campaign(kills: int = 50, web_kills: int = 3, seed: int = 12) -> dict[st
     rng = random.Random(seed)
     t0 = time.monotonic()
     try:
-        out = {"daemon_kill9": campaign_daemon_kills(kills, rng, tmp),
+        out: dict[str, Any] = {"daemon_kill9": campaign_daemon_kills(kills, rng, tmp),
                "web_kill9": campaign_web_kills(web_kills, tmp),
                "disk_full": campaign_disk_full(tmp),
                "store_corrupt": campaign_corrupt(tmp),

@@ -39,7 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.web_load import _memory_kb, _wait_for
+from bench.kit_process import memory_kb as _memory_kb
+from bench.kit_process import wait_for as _wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).parent

@@ -29,205 +29,44 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import ipaddress
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from bench.kit_process import RunningKit, call, cpu_s, memory_kb
 from bench.web_attack import SlowCrowd, SocketHolders
 from bench.web_clients import latency_figures, run_load
 
-REPO = Path(__file__).resolve().parents[1]
 STOP_EVERY_S = 3.0  # the slow phase presses Stop this often
 IDLE_WINDOW_S = 5.0  # the socket phase's idle crowd alone, before its load
 
 
-def _loopback_host_port(base_url: str) -> tuple[str, int]:
-    parts = urllib.parse.urlsplit(base_url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise ValueError(f"need an http:// URL, got {base_url!r}")
-    host = parts.hostname
-    if host != "localhost":
-        try:
-            if not ipaddress.ip_address(host).is_loopback:
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"the load only goes to loopback, not {host!r}") from None
-    return host, parts.port or 80
-
-
-# -- the whole kit as real processes ----------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _http(base: str, method: str, path: str, body: Any = None,
-          token: str | None = None) -> tuple[int, Any]:
-    host, port = _loopback_host_port(base)
-    conn = http.client.HTTPConnection(host, port, timeout=5)
-    try:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        conn.request(method, path, body=data, headers=headers)
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    finally:
-        conn.close()
-
-
-def _wait_for(check, deadline_s: float, what: str) -> Any:
-    end = time.monotonic() + deadline_s
-    last: Any = None
-    while time.monotonic() < end:
-        try:
-            last = check()
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what} (last: {last!r})")
-
-
-def _memory_kb(pid: int) -> dict[str, int | None]:
-    out: dict[str, int | None] = {"rss_kb": None, "peak_rss_kb": None}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key == "VmRSS":
-                out["rss_kb"] = int(value.split()[0])
-            elif key == "VmHWM":
-                out["peak_rss_kb"] = int(value.split()[0])
-    except (OSError, ValueError, IndexError):
-        pass
-    return out
-
-
-def _web_pid(parent: int) -> int | None:
-    """The ``python -m web`` child of the ``napekit run`` process."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid != parent:
-                continue
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        if b"-m" in argv and (b"web" in argv or b"firmware.webchild" in argv):
-            return int(entry.name)
-    return None
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) the process has used so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-class _Kit:
-    """``napekit run --sim`` on a free loopback port, paired, with a session started."""
-
-    def __init__(self) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="nk-bench-"))
-        data_dir = self.tmp / "data"
-        self.sock = data_dir / "control.sock"
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, NAPEKIT_DATA_DIR=str(data_dir),
-                   PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        env.pop("NAPEKIT_SOCKET", None)
-        self.log_path = self.tmp / "napekit.log"
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "firmware", "run", "--sim", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--data-dir", str(data_dir), "--socket",
-                 str(self.sock)],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        self.token = ""
-
-    def pair_and_start(self) -> None:
-        _wait_for(lambda: _http(self.base, "GET", "/healthz")[1].get("daemon"), 30, "the kit")
-        status, pairing = _http(self.base, "POST", "/api/pairing")
-        if status != 200:
-            raise RuntimeError(f"pairing request refused: {pairing}")
-        _http(self.base, "POST", "/api/sim/button", {"action": "hold", "duration_s": 2})
-
-        def approved() -> str | None:
-            answer = _http(self.base, "GET", f"/api/pairing/{pairing['id']}")[1]
-            return answer.get("token") if answer.get("status") == "approved" else None
-        self.token = _wait_for(approved, 20, "pairing by the virtual button")
-        self.start_session()
-
-    def start_session(self) -> None:
-        status, started = _http(self.base, "POST", "/api/session/start", {}, self.token)
-        if status != 200:
-            raise RuntimeError(f"start refused: {started}")
-
-    def close(self) -> dict[str, Any]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        out: dict[str, Any] = {"exit_code": self.proc.returncode}
-        if self.proc.returncode != 0:
-            out["log_tail"] = self.log_path.read_text(errors="replace")[-2000:]
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        return out
-
-
-def _phase(kit: _Kit, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _phase(kit: RunningKit, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """``work``'s figures plus the loop's lateness and the daemon's CPU share meanwhile."""
     from firmware.client import DaemonClient
 
     daemon = DaemonClient(kit.sock)
     daemon.call("loop_stats", reset=True)
-    cpu0, t0 = _cpu_s(kit.proc.pid), time.monotonic()
+    cpu0, t0 = cpu_s(kit.proc.pid), time.monotonic()
     figures = work()
     wall_s = time.monotonic() - t0
     figures["loop"] = daemon.call("loop_stats")
-    figures["daemon_cpu_share"] = round((_cpu_s(kit.proc.pid) - cpu0) / wall_s, 3)
+    figures["daemon_cpu_share"] = round((cpu_s(kit.proc.pid) - cpu0) / wall_s, 3)
     return figures
 
 
-def _stops(kit: _Kit, until: float) -> dict[str, Any]:
+def _stops(kit: RunningKit, until: float) -> dict[str, Any]:
     """Start a session and press Stop every STOP_EVERY_S until ``until``."""
     latencies: list[float] = []
     failed: list[str] = []
     while time.monotonic() + STOP_EVERY_S < until:
         threading.Event().wait(STOP_EVERY_S)  # pacing the presses, not waiting for the kit
         try:
-            _http(kit.base, "POST", "/api/session/start", {}, kit.token)
+            call(kit.base, "POST", "/api/session/start", {}, kit.token)
             t0 = time.perf_counter()
-            status, stopped = _http(kit.base, "POST", "/api/session/stop", {}, kit.token)
+            status, stopped = call(kit.base, "POST", "/api/session/stop", {}, kit.token)
             ms = (time.perf_counter() - t0) * 1000.0
         except (OSError, ValueError, http.client.HTTPException) as exc:
             failed.append(repr(exc))
@@ -242,11 +81,13 @@ def run_bench(clients: int = 50, duration_s: float = 60.0, slow: int = 200,
               slow_duration_s: float = 30.0, socket_idle: int = 300,
               socket_duration_s: float = 20.0, writers: int = 2,
               write_rate: float = 5.0) -> dict[str, Any]:
-    kit = _Kit()
+    kit = RunningKit()
     result: dict[str, Any] = {}
     try:
-        kit.pair_and_start()
-        target_c = _http(kit.base, "GET", "/api/settings", token=kit.token)[1]["target_c"]
+        kit.__enter__()
+        kit.pair()
+        kit.command("POST", "/api/session/start", {})
+        target_c = call(kit.base, "GET", "/api/settings", token=kit.token)[1]["target_c"]
         host, port, token = "127.0.0.1", kit.port, kit.token
 
         def load(n: int, seconds: float, w: int) -> dict[str, Any]:
@@ -267,15 +108,15 @@ def run_bench(clients: int = 50, duration_s: float = 60.0, slow: int = 200,
             figures["stop"] = stops
             return figures
         result["slow"] = _phase(kit, slow_phase)
-        kit.start_session()
+        kit.command("POST", "/api/session/start", {})
 
         def socket_phase() -> dict[str, Any]:
             holders = SocketHolders(kit.sock, processes=10, per_process=socket_idle // 10)
             try:
                 # First the idle crowd alone: what holding it costs the daemon.
-                cpu0, t0 = _cpu_s(kit.proc.pid), time.monotonic()
+                cpu0, t0 = cpu_s(kit.proc.pid), time.monotonic()
                 threading.Event().wait(IDLE_WINDOW_S)
-                idle_share = (_cpu_s(kit.proc.pid) - cpu0) / (time.monotonic() - t0)
+                idle_share = (cpu_s(kit.proc.pid) - cpu0) / (time.monotonic() - t0)
                 figures = load(10, socket_duration_s, 1)
             finally:
                 holders.stop()
@@ -283,10 +124,10 @@ def run_bench(clients: int = 50, duration_s: float = 60.0, slow: int = 200,
             figures["daemon_cpu_share_crowd_alone"] = round(idle_share, 3)
             return figures
         result["socket"] = _phase(kit, socket_phase)
-        _http(kit.base, "POST", "/api/session/stop", {}, kit.token)
-        web_pid = _web_pid(kit.proc.pid)
-        result["memory"] = {"daemon": _memory_kb(kit.proc.pid),
-                            "web": _memory_kb(web_pid) if web_pid else None}
+        call(kit.base, "POST", "/api/session/stop", {}, kit.token)
+        web_pid = kit.web_pid()
+        result["memory"] = {"daemon": memory_kb(kit.proc.pid),
+                            "web": memory_kb(web_pid) if web_pid else None}
     finally:
         result.update(kit.close())
     return result

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.fault_tools import Kit, Tmpfs, free_port, wait_for
+from bench.fault_tools import Kit, Tmpfs
+from bench.kit_process import free_port, wait_for
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Tmpfs.available(),

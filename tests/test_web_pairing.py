@@ -193,8 +193,9 @@ def test_a_phone_without_a_name_gets_one_from_its_code(client, sim_daemon):
     assert r.json["name"] == f"Phone {r.json['code']}"
 
 
-BAD_NAMES = ["", "   ", "  Pixel 7 (Chrome) ", "x" * (NAME_MAX_CHARS + 1), "two\nlines", "tab\there", "nul\x00",
-             "evil\u202ename", "zero\u200bwidth", 5, None, ["Pixel"], {"n": 1}]
+BAD_NAMES = ["", "   ", "  Pixel 7 (Chrome) ", "x" * (NAME_MAX_CHARS + 1), "two\nlines",
+             "tab\there", "nul\x00", "evil\u202ename", "zero\u200bwidth", 5, None, ["Pixel"],
+             {"n": 1}]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
