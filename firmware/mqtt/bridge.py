@@ -227,7 +227,7 @@ class MqttBridge:
         if not self._kit_silent:
             self._kit_silent = True
             self._last_snap = None  # no session event across a daemon restart
-            log.warning("MQTT: the kit's daemon is not answering (%s); the kit shows offline "
+            log.warning("MQTT: no answer from the kit's daemon (%s); the kit shows offline "
                         "until it answers again", getattr(exc, "error", None) or exc)
         self._say("offline")
 
