@@ -1,5 +1,5 @@
 """The process around the daemon, in-process: the data folder's lock, the port check, the
-address shown, and the web child's restart pacing (on a virtual clock, with real
+address shown, and the children's restart pacing (on a virtual clock, with real
 processes that exit at once)."""
 
 from __future__ import annotations
@@ -206,3 +206,8 @@ def test_a_stopped_web_is_not_restarted(failing_web):
     clock.advance(60)
     web.watch()
     assert web.restarts == 0 and web.proc is None
+
+
+def test_a_child_of_an_unknown_kind_is_refused_before_anything_starts():
+    with pytest.raises(ValueError, match="unknown child kind"):
+        TiedChild("shell", [], VirtualClock())

@@ -44,16 +44,16 @@ def mqtt_config(tmp: Path, broker_port: int) -> tuple[Path, str]:
 
 
 class Proc:
-    """``python -m firmware ARGS`` in its own session, its output in a log file."""
+    """``python -m MODULE ARGS`` in its own session, its output in a log file."""
 
-    def __init__(self, log_path: Path, *args: str) -> None:
+    def __init__(self, log_path: Path, module: str, *args: str) -> None:
         self.log_path = log_path
         env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get(
             "PYTHONPATH", ""))
         env.pop("NAPEKIT_SOCKET", None)
         env.pop("NAPEKIT_DATA_DIR", None)
         with open(log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "firmware", *args], cwd=REPO,
+            self.proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO,
                                          env=env, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
 
@@ -72,7 +72,7 @@ class Proc:
 class Daemon(Proc):
     def __init__(self, tmp: Path, config: Path, speed: float = 1.0) -> None:
         self.socket = tmp / "control.sock"
-        super().__init__(tmp / "daemon.log", "daemon", "--sim", "--speed", str(speed),
+        super().__init__(tmp / "daemon.log", "firmware", "daemon", "--sim", "--speed", str(speed),
                          "--config", str(config), "--data-dir", str(tmp / "data"),
                          "--socket", str(self.socket))
         self.client = DaemonClient(self.socket)
@@ -82,8 +82,10 @@ class Daemon(Proc):
 
 
 class Bridge(Proc):
+    """The bridge as the napekit-mqtt unit runs it (``napekit mqtt`` is the same ``run``)."""
+
     def __init__(self, tmp: Path, config: Path, socket: Path) -> None:
-        super().__init__(tmp / "mqtt.log", "mqtt", "--config", str(config),
+        super().__init__(tmp / "mqtt.log", "firmware.mqtt", "--config", str(config),
                          "--socket", str(socket))
 
 

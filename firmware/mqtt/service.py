@@ -78,17 +78,16 @@ def run(args: argparse.Namespace) -> int:
         print("napekit mqtt: MQTT is off in the config ([mqtt] enabled = true turns it on); "
               "nothing to do", flush=True)
         return 0
+    status_fn, command_fn = daemon_link(args.socket)
+    bridge = start_bridge(config.mqtt, status_fn, command_fn, RealClock())
+    if bridge is None:
+        return 2  # the reason is logged
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-
-    status_fn, command_fn = daemon_link(args.socket)
-    bridge = start_bridge(config.mqtt, status_fn, command_fn, RealClock())
-    if bridge is None:
-        return 2  # the reason is logged
     try:
         while not stop.wait(0.5):
             pass
