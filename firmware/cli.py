@@ -7,8 +7,8 @@
 | ``napekit selftest`` | bring-up checks on a real kit (``--sim`` for the simulated one) |
 | ``napekit calibrate`` | thermistor calibration against a reference thermometer |
 | ``napekit status``, ``napekit pair`` | ask the running daemon |
-| ``napekit mqtt`` | the MQTT / Home Assistant bridge alone, on the daemon's socket |
 | ``napekit config show`` | the effective hardware config as TOML |
+| ``napekit mqtt`` | the MQTT / Home Assistant bridge alone, on the daemon's socket |
 """
 
 from __future__ import annotations
