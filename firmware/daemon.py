@@ -3,7 +3,9 @@
 The daemon owns GPIO and all state: the control loop runs in its own thread at 10 Hz
 (plus exact wake-ups for buzzer edges and stage ends), the control socket answers in
 another. The process around it (``napekit run``/``napekit daemon``: systemd notify, the
-web child, the address and QR code) is :mod:`firmware.launch`.
+web and MQTT children, the address and QR code) is :mod:`firmware.launch`. Nothing here
+touches the network: MQTT runs in its own process (:mod:`firmware.mqtt.service`) and asks
+the daemon over the control socket like the web does.
 
 Off a Raspberry Pi (or with ``--sim``) the daemon drives the simulated pad on gpiozero's
 MockFactory, with a clock running at ``--speed`` times real time; the ``sim_*`` commands
@@ -27,7 +29,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from firmware import limits as L
 from firmware.clock import Clock, RealClock, ScaledClock
@@ -41,9 +43,6 @@ from firmware.plant import PadParams
 from firmware.sim_hw import SimKit
 from firmware.sim_panel import SimPanel
 from firmware.store import Store
-
-if TYPE_CHECKING:
-    from firmware.mqtt.bridge import MqttBridge
 
 log = logging.getLogger("napekit")
 
@@ -94,7 +93,6 @@ class KitDaemon:
         self._stopped = False
         self.server = ControlServer(socket_path, self.handle)
         self._thread: threading.Thread | None = None
-        self.mqtt: MqttBridge | None = None  # the MQTT bridge when [mqtt] enabled
 
     # -- control socket -------------------------------------------------------------------
     def handle(self, cmd: str, args: dict[str, Any], uid: int | None) -> dict[str, Any]:
@@ -170,10 +168,6 @@ class KitDaemon:
         self._thread = threading.Thread(target=self._guarded_loop, name="control-loop",
                                         daemon=True)
         self._thread.start()
-        if self.kit.config.mqtt.enabled:  # its own threads; never called by the loop
-            from firmware.mqtt import start_bridge
-            self.mqtt = start_bridge(self.kit.config.mqtt, self.kit.status, self.kit.command,
-                                     self.clock)
 
     def _guarded_loop(self) -> None:
         try:
@@ -192,8 +186,6 @@ class KitDaemon:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.kit.relay.force_off(self.clock.monotonic())
-        if self.mqtt is not None:  # bounded in time; before the kit closes
-            self.mqtt.stop()
         self.server.close()
         self.kit.close()
         self.data_lock.release()

@@ -3,14 +3,17 @@
 It reads the command line, builds the :class:`firmware.daemon.KitDaemon` (simulated off a
 Pi; it takes the data folder's lock first, so a second kit on the same folder stops at
 once, non-zero, naming the first), tells systemd it is ready (``sd_notify``), and for
-``napekit run`` starts the web as a child process (:mod:`firmware.webchild`), prints the
-address a phone can open with its QR code once the page answers, restarts the web if it
-dies, and stops both on Ctrl-C or SIGTERM, relay off. A port already in use stops it
-non-zero with a clear message before anything is printed as running.
+``napekit run`` starts its children (:mod:`firmware.child`): the web, and the MQTT bridge
+when the config has ``[mqtt] enabled``. It prints the address a phone can open with its QR
+code once the page answers, restarts a child that dies, and stops them all on Ctrl-C or
+SIGTERM, relay off. A port already in use stops it non-zero with a clear message before
+anything is printed as running.
 
-The web ships in the same package as the firmware and is always started as a separate
-process: it talks to the daemon only over the control socket and holds no authority, so
-a crashed or flooded web cannot touch the heat, and it dies with the daemon.
+The web and the bridge ship in the same package as the firmware and are always started as
+separate processes: they talk to the daemon only over the control socket and hold no
+authority, so a crashed or flooded web, or a stalled broker, cannot touch the heat, and
+they die with the daemon. ``napekit daemon`` (the systemd unit) starts neither: on the Pi
+each has its own unit.
 
 Hazard: if the control loop dies the process exits non-zero, so systemd restarts it (and
 ``ExecStopPost`` forces the relay off in between).
@@ -28,22 +31,25 @@ import signal
 import socket
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import segno
 
+from firmware.child import TiedChild
 from firmware.clock import RealClock
 from firmware.config import load_config
 from firmware.daemon import KitDaemon
 from firmware.errors import NapekitError
 from firmware.pins import is_raspberry_pi
-from firmware.webchild import WebChild
 
 log = logging.getLogger("napekit")
 
 WEB_READY_TIMEOUT_S = 30.0  # the page must answer this soon after the web starts
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
 
 
 class LaunchError(NapekitError):
@@ -117,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     base_url = phone_url(args.host, args.port) if with_web else None
     notify = systemd_notifier()
     daemon = build_daemon(args, notify=notify, base_url=base_url)  # the data-folder lock
-    web: WebChild | None = None
+    children: list[TiedChild] = []  # stopped in this order: the bridge says "offline" first
     try:
         if with_web:
             check_port_free(args.host, args.port)
@@ -125,19 +131,21 @@ def run(args: argparse.Namespace) -> int:
         if notify:
             notify("READY=1")
         if with_web:
+            children += _start_mqtt(args, daemon)
             web = _start_web(args, daemon, stop)
             if web is None:
                 return 0 if stop.is_set() else 1
-        return _supervise(daemon, web, stop)
+            children.append(web)
+        return _supervise(daemon, children, stop)
     finally:
-        if web is not None:
-            web.stop()
+        for child in children:
+            child.stop()
         daemon.stop()
         print("napekit stopped; heat is off.", flush=True)
 
 
-def _supervise(daemon: KitDaemon, web: WebChild | None, stop: threading.Event) -> int:
-    """Wait for a signal, restarting the web if it dies; 1 if the control loop died
+def _supervise(daemon: KitDaemon, children: list[TiedChild], stop: threading.Event) -> int:
+    """Wait for a signal, restarting a child that dies; 1 if the control loop died
     (systemd restarts the service)."""
     while not stop.is_set():
         stop.wait(0.5)
@@ -146,8 +154,8 @@ def _supervise(daemon: KitDaemon, web: WebChild | None, stop: threading.Event) -
         if not daemon.loop_alive:
             log.error("the control loop stopped; exiting so the service restarts")
             return 1
-        if web is not None:
-            web.watch()
+        for child in children:
+            child.watch()
     return 0
 
 
@@ -180,13 +188,27 @@ def phone_url(host: str, port: int) -> str:
     return f"http://{shown}" + ("" if port == 80 else f":{port}")
 
 
+def _start_mqtt(args: argparse.Namespace, daemon: KitDaemon) -> list[TiedChild]:
+    """The MQTT bridge as its own process on the daemon's socket, when the config has
+    ``[mqtt] enabled``; nothing otherwise."""
+    if not daemon.kit.config.mqtt.enabled:
+        return []
+    bridge_args = ["--socket", str(daemon.server.path)]
+    if args.config is not None:
+        bridge_args += ["--config", str(Path(args.config).resolve())]
+    bridge = TiedChild("mqtt", bridge_args, RealClock())
+    bridge.start()
+    return [bridge]
+
+
 def _start_web(args: argparse.Namespace, daemon: KitDaemon,
-               stop: threading.Event) -> WebChild | None:
+               stop: threading.Event) -> TiedChild | None:
     """The web as its own process on the daemon's socket; the address is printed once the
     page answers. None (the web stopped) if it never did."""
     web_args = ["--socket", str(daemon.server.path), "--host", args.host,
                 "--port", str(args.port)]
-    web = WebChild(web_args, _probe_url(args.host, args.port), RealClock())
+    probe = _probe_url(args.host, args.port)
+    web = TiedChild("web", web_args, RealClock(), ready=lambda: http_ok(probe))
     web.start()
     if not web.wait_ready(WEB_READY_TIMEOUT_S, stop):
         web.stop()
@@ -196,6 +218,15 @@ def _start_web(args: argparse.Namespace, daemon: KitDaemon,
         return None
     _print_address(args.host, args.port, daemon.sim)
     return web
+
+
+def http_ok(url: str) -> bool:
+    """Whether ``url`` answers 200 now (the web's ``/healthz``)."""
+    try:
+        with _OPENER.open(url, timeout=1.0) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
 
 
 def _probe_url(host: str, port: int) -> str:

@@ -1,5 +1,5 @@
 """The process around the daemon, in-process: the data folder's lock, the port check, the
-address shown, and the web child's restart pacing (on a virtual clock, with real
+address shown, and the children's restart pacing (on a virtual clock, with real
 processes that exit at once)."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import socket
 import pytest
 
 from firmware import launch
+from firmware.child import BACKOFF_S, HEALTHY_AFTER_S, TiedChild
 from firmware.client import DaemonClient
 from firmware.clock import VirtualClock
 from firmware.config import HardwareConfig
 from firmware.daemon import KitDaemon
 from firmware.datalock import DataDirLock, DataDirLocked
 from firmware.launch import LaunchError, address_lines, check_port_free
-from firmware.webchild import BACKOFF_S, HEALTHY_AFTER_S, WebChild
 
 # -- the data folder's lock ----------------------------------------------------------------------
 
@@ -133,15 +133,15 @@ def test_without_a_network_it_shows_the_local_name(monkeypatch):
 
 @pytest.fixture
 def failing_web():
-    """A WebChild whose web exits at once (a refused --port): real processes, and the
+    """A web child whose web exits at once (a refused --port): real processes, and the
     restart pacing on a virtual clock."""
     clock = VirtualClock()
-    web = WebChild(["--port", "0"], "http://127.0.0.1:9/healthz", clock)
+    web = TiedChild("web", ["--port", "0"], clock)
     yield web, clock
     web.stop()
 
 
-def exited(web: WebChild) -> None:
+def exited(web: TiedChild) -> None:
     assert web.proc is not None
     web.proc.wait(timeout=30)
 
@@ -206,3 +206,8 @@ def test_a_stopped_web_is_not_restarted(failing_web):
     clock.advance(60)
     web.watch()
     assert web.restarts == 0 and web.proc is None
+
+
+def test_a_child_of_an_unknown_kind_is_refused_before_anything_starts():
+    with pytest.raises(ValueError, match="unknown child kind"):
+        TiedChild("shell", [], VirtualClock())
