@@ -123,7 +123,7 @@ def web_pid(parent: int) -> int | None:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError, IndexError):
             continue
-        if b"-m" in argv and (b"web" in argv or b"firmware.child" in argv):
+        if b"-m" in argv and b"web" in argv:  # python -m firmware.child PID web ...
             return int(entry.name)
     return None
 
