@@ -13,6 +13,8 @@ AXE_VERSION := 4.10.3
 LIGHTHOUSE_VERSION := 12.2.3
 HOST ?= 127.0.0.1
 PORT ?= 8080
+# e.g. make bench BENCH_ARGS="--pads 300 --no-web" (python -m bench --help)
+BENCH_ARGS ?=
 
 .PHONY: run test test-fast bench lint hardware install uninstall clean
 
@@ -53,11 +55,11 @@ test-fast: $(TEST_STAMP)
 	NAPEKIT_TEST_FAST=1 $(BIN)/python -m pytest -m "not slow"
 
 bench: $(BENCH_STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check firmware web tests bench hardware
-	$(BIN)/mypy firmware web
+	$(BIN)/mypy firmware web bench
 
 hardware: $(TEST_STAMP)
 	$(BIN)/python hardware/generate.py

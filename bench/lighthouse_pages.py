@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.web_load import REPO, _free_port, _http, _wait_for
+from bench.kit_process import REPO, RunningKit
 
 LIGHTHOUSE = REPO / ".venv" / "npm" / "node_modules" / ".bin" / "lighthouse"
 CHROMIUM = Path(os.environ.get("NAPEKIT_CHROMIUM", "/usr/bin/chromium"))
@@ -59,23 +55,13 @@ def run_bench() -> dict[str, Any]:
                            "installs it with npm)"}
     if not CHROMIUM.exists():
         return {"skipped": f"no chromium at {CHROMIUM}"}
-    tmp = Path(tempfile.mkdtemp(prefix="nk-lh-"))
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("NAPEKIT_SOCKET", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware", "run", "--sim", "--host", "127.0.0.1", "--port",
-         str(port), "--data-dir", str(tmp / "data")],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+    kit = RunningKit(prefix="nk-lh-", log=False)
+    tmp = kit.tmp
     result: dict[str, Any] = {}
     try:
-        _wait_for(lambda: _http(base, "GET", "/healthz")[1].get("daemon"), 30, "the kit")
-        _, pairing = _http(base, "POST", "/api/pairing")
-        _http(base, "POST", "/api/sim/button", {"action": "hold", "duration_s": 2})
-        token = _wait_for(lambda: _http(base, "GET", f"/api/pairing/{pairing['id']}")[1]
-                          .get("token"), 20, "pairing")
+        kit.__enter__()
+        token = kit.pair()
+        base = kit.base
         from web.auth import csrf_for
 
         cookie = {"Cookie": f"napekit_token={token}; napekit_csrf={csrf_for(token)}"}
@@ -85,14 +71,7 @@ def run_bench() -> dict[str, Any]:
             result[name] = _one(base + path, cookie if paired else None,
                                 tmp / f"{name}.json", home)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        shutil.rmtree(tmp, ignore_errors=True)
+        kit.close()
     return result
 
 

@@ -86,9 +86,10 @@ def feasibility(params: PadParams, target_c: float) -> dict:
 
 
 def requirements_met(result: dict, feas: dict) -> dict[str, bool | None]:
-    """Each requirement as True/False, or None where physics makes it moot."""
+    """Each requirement as True/False, or None where physics makes it moot. ``result`` is
+    :func:`bench.sessions.control_figures`'s."""
     reachable = feas["status"] in ("ok", "lag_limited")
-    ratio = result["time_ratio"]
+    ratio = result["ratio"]
     time_ok: bool | None
     if not reachable:
         time_ok = None
@@ -96,9 +97,9 @@ def requirements_met(result: dict, feas: dict) -> dict[str, bool | None]:
         time_ok = result["time_to_target_s"] is not None
     else:
         time_ok = ratio is not None and ratio <= TIME_RATIO_LIMIT
-    spm = result["switches_per_10s"]
+    spm = result["hold_switches_per_10s"]
     return {
-        "overshoot": result["overshoot_c"] <= OVERSHOOT_LIMIT_C,
+        "overshoot": result["overshoot_true_c"] <= OVERSHOOT_LIMIT_C,
         "time": time_ok,
         "switching": None if spm is None else spm <= SWITCHES_PER_10S_LIMIT + 1e-9,
         "no_faults": (not result["faults"]) if reachable else None,

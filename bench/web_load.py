@@ -1,276 +1,176 @@
-"""Web latency under load, the control loop's tick lateness meanwhile, and memory.
+"""The web and the daemon under load and under attack, as real processes, with the
+control loop's tick lateness meanwhile. Printed by ``make bench`` and kept in
+``bench/results.json``.
 
-:func:`measure_status_latency` hammers ``GET /api/status`` (through the whole stack:
-waitress, Flask, auth, the control socket, the daemon) from ``clients`` concurrent
-keep-alive connections for ``duration_s`` and reports p50/p99 in milliseconds. It only
-talks to loopback, and it is bounded in time and in request count.
+:func:`run_bench` starts ``napekit run --sim`` on a free loopback port in a temporary
+data directory, pairs through the virtual button, starts a heating session (so the control
+loop does real work) and runs three phases, each with the loop's lateness (``loop_stats``
+on the control socket, reset at the phase's start) and the daemon's CPU share:
 
-:func:`main` starts ``napekit run --sim`` as real processes on a free loopback port in a
-temporary data directory, pairs through the virtual button, starts a heating session (so
-the control loop does real work), runs the load, reads the loop's tick lateness from the
-daemon (``loop_stats`` on the control socket) before and after, and the resident memory
-(VmRSS, and the peak VmHWM) of the daemon and the web process from /proc; then stops
-the kit with SIGINT and prints the figures as JSON.
+1. ``load``: ``clients`` phones polling ``GET /api/status`` back to back, each from its
+   own loopback address, plus ``writers`` phones writing settings whose every effect is
+   checked (:mod:`bench.web_clients`: errors, lost and ghost writes);
+2. ``slow``: the same, while :class:`bench.web_attack.SlowCrowd` keeps ``slow`` slow
+   connections open from 20 other addresses; meanwhile a phone starts a session and
+   presses Stop every few seconds: each Stop's latency, and that it stopped the heat;
+3. ``socket``: ``socket_idle`` idle connections to the control socket from ten
+   processes (:class:`bench.web_attack.SocketHolders`): the daemon's CPU with them alone
+   for a few seconds, then while ten phones poll and one writes: the API's latency and
+   errors, the daemon's CPU.
 
-``python -m bench.web_load [--clients 50] [--duration 10]``
+Then the resident memory (VmRSS, peak VmHWM) of the daemon and the web, and the kit is
+stopped with SIGINT. Loopback only; bounded in time and requests.
 
-Notes on the figures: the load generator is Python threads in this one process, so its
-own overhead is part of the latency (small next to the server's). ``loop_before`` is the
-control loop's tick lateness from start-up to the load; the daemon's figures are then
-reset, so ``loop_during_load`` covers the load window alone.
+``python -m bench.web_load [--clients 50] [--duration 60] [--slow 200]
+[--slow-duration 30] [--socket-idle 300] [--socket-duration 20]``
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
-import ipaddress
 import json
-import math
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import urllib.parse
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-MAX_REQUESTS = 500_000  # a hard cap on the whole run, whatever the duration
+from bench.kit_process import RunningKit, call, cpu_s, memory_kb
+from bench.web_attack import SlowCrowd, SocketHolders
+from bench.web_clients import latency_figures, run_load
+
+STOP_EVERY_S = 3.0  # the slow phase presses Stop this often
+IDLE_WINDOW_S = 5.0  # the socket phase's idle crowd alone, before its load
 
 
-def _loopback_host_port(base_url: str) -> tuple[str, int]:
-    parts = urllib.parse.urlsplit(base_url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise ValueError(f"need an http:// URL, got {base_url!r}")
-    host = parts.hostname
-    if host != "localhost":
-        try:
-            if not ipaddress.ip_address(host).is_loopback:
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"the load only goes to loopback, not {host!r}") from None
-    return host, parts.port or 80
-
-
-def _percentile(sorted_ms: list[float], p: float) -> float | None:
-    if not sorted_ms:
-        return None
-    index = min(len(sorted_ms) - 1, max(0, math.ceil(p * len(sorted_ms)) - 1))
-    return round(sorted_ms[index], 2)
-
-
-def measure_status_latency(base_url: str, token: str, clients: int = 50,
-                           duration_s: float = 10, max_requests: int = MAX_REQUESTS
-                           ) -> dict[str, Any]:
-    """p50/p99 (ms) of ``GET /api/status`` with ``clients`` concurrent connections."""
-    host, port = _loopback_host_port(base_url)
-    if not 1 <= clients <= 500:
-        raise ValueError("clients must be 1 to 500")
-    if not 0 < duration_s <= 600:
-        raise ValueError("duration_s must be more than 0 and at most 600")
-    per_client = max(1, max_requests // clients)
-    headers = {"Authorization": f"Bearer {token}", "Host": f"{host}:{port}"}
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-    start = threading.Barrier(clients + 1)
-    deadline = [0.0]
-
-    def worker(i: int) -> None:
-        conn = http.client.HTTPConnection(host, port, timeout=10)
-        mine = latencies[i]
-        start.wait()
-        try:
-            while time.perf_counter() < deadline[0] and len(mine) < per_client:
-                t0 = time.perf_counter()
-                try:
-                    conn.request("GET", "/api/status", headers=headers)
-                    response = conn.getresponse()
-                    response.read()
-                except (OSError, http.client.HTTPException):
-                    errors[i] += 1
-                    conn.close()
-                    conn = http.client.HTTPConnection(host, port, timeout=10)
-                    continue
-                mine.append((time.perf_counter() - t0) * 1000.0)
-                if response.status != 200:
-                    errors[i] += 1
-                    with lock:
-                        statuses[response.status] = statuses.get(response.status, 0) + 1
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    began = time.perf_counter()
-    deadline[0] = began + duration_s
-    start.wait()
-    for thread in threads:
-        thread.join(timeout=duration_s + 15)
-    elapsed = time.perf_counter() - began
-    all_ms = sorted(ms for per in latencies for ms in per)
-    return {
-        "clients": clients,
-        "duration_s": round(elapsed, 2),
-        "requests": len(all_ms),
-        "errors": sum(errors),
-        "error_statuses": statuses,
-        "requests_per_s": round(len(all_ms) / elapsed, 1) if elapsed > 0 else None,
-        "p50_ms": _percentile(all_ms, 0.50),
-        "p99_ms": _percentile(all_ms, 0.99),
-        "max_ms": round(all_ms[-1], 2) if all_ms else None,
-    }
-
-
-# -- the whole kit as real processes ----------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _http(base: str, method: str, path: str, body: Any = None,
-          token: str | None = None) -> tuple[int, Any]:
-    host, port = _loopback_host_port(base)
-    conn = http.client.HTTPConnection(host, port, timeout=5)
-    try:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        conn.request(method, path, body=data, headers=headers)
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    finally:
-        conn.close()
-
-
-def _wait_for(check, deadline_s: float, what: str) -> Any:
-    end = time.monotonic() + deadline_s
-    last: Any = None
-    while time.monotonic() < end:
-        try:
-            last = check()
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what} (last: {last!r})")
-
-
-def _memory_kb(pid: int) -> dict[str, int | None]:
-    out: dict[str, int | None] = {"rss_kb": None, "peak_rss_kb": None}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key == "VmRSS":
-                out["rss_kb"] = int(value.split()[0])
-            elif key == "VmHWM":
-                out["peak_rss_kb"] = int(value.split()[0])
-    except (OSError, ValueError, IndexError):
-        pass
-    return out
-
-
-def _web_pid(parent: int) -> int | None:
-    """The ``python -m web`` child of the ``napekit run`` process."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid != parent:
-                continue
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        if b"-m" in argv and b"web" in argv:
-            return int(entry.name)
-    return None
-
-
-def run_bench(clients: int = 50, duration_s: float = 10) -> dict[str, Any]:
+def _phase(kit: RunningKit, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``work``'s figures plus the loop's lateness and the daemon's CPU share meanwhile."""
     from firmware.client import DaemonClient
 
-    tmp = Path(tempfile.mkdtemp(prefix="nk-bench-"))
-    data_dir = tmp / "data"
-    sock = data_dir / "control.sock"
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, NAPEKIT_DATA_DIR=str(data_dir),
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("NAPEKIT_SOCKET", None)
-    log_path = tmp / "napekit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "firmware", "run", "--sim", "--host", "127.0.0.1",
-             "--port", str(port), "--data-dir", str(data_dir), "--socket", str(sock)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    daemon = DaemonClient(kit.sock)
+    daemon.call("loop_stats", reset=True)
+    cpu0, t0 = cpu_s(kit.proc.pid), time.monotonic()
+    figures = work()
+    wall_s = time.monotonic() - t0
+    figures["loop"] = daemon.call("loop_stats")
+    figures["daemon_cpu_share"] = round((cpu_s(kit.proc.pid) - cpu0) / wall_s, 3)
+    return figures
+
+
+def _stops(kit: RunningKit, until: float) -> dict[str, Any]:
+    """Start a session and press Stop every STOP_EVERY_S until ``until``."""
+    latencies: list[float] = []
+    failed: list[str] = []
+    while time.monotonic() + STOP_EVERY_S < until:
+        threading.Event().wait(STOP_EVERY_S)  # pacing the presses, not waiting for the kit
+        try:
+            call(kit.base, "POST", "/api/session/start", {}, kit.token)
+            t0 = time.perf_counter()
+            status, stopped = call(kit.base, "POST", "/api/session/stop", {}, kit.token)
+            ms = (time.perf_counter() - t0) * 1000.0
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            failed.append(repr(exc))
+            continue
+        latencies.append(ms)
+        if status != 200 or stopped.get("state") != "idle" or stopped.get("relay"):
+            failed.append(f"{status}: {stopped}")
+    return {**latency_figures(latencies), "failed": len(failed), "examples": failed[:3]}
+
+
+def run_bench(clients: int = 50, duration_s: float = 60.0, slow: int = 200,
+              slow_duration_s: float = 30.0, socket_idle: int = 300,
+              socket_duration_s: float = 20.0, writers: int = 2,
+              write_rate: float = 5.0) -> dict[str, Any]:
+    kit = RunningKit()
     result: dict[str, Any] = {}
     try:
-        _wait_for(lambda: _http(base, "GET", "/healthz")[1].get("daemon"), 30, "the kit")
-        status, pairing = _http(base, "POST", "/api/pairing")
-        if status != 200:
-            raise RuntimeError(f"pairing request refused: {pairing}")
-        _http(base, "POST", "/api/sim/button", {"action": "hold", "duration_s": 2})
+        kit.__enter__()
+        kit.pair()
+        kit.command("POST", "/api/session/start", {})
+        target_c = call(kit.base, "GET", "/api/settings", token=kit.token)[1]["target_c"]
+        host, port, token = "127.0.0.1", kit.port, kit.token
 
-        def approved() -> str | None:
-            answer = _http(base, "GET", f"/api/pairing/{pairing['id']}")[1]
-            return answer.get("token") if answer.get("status") == "approved" else None
-        token = _wait_for(approved, 20, "pairing by the virtual button")
+        def load(n: int, seconds: float, w: int) -> dict[str, Any]:
+            return run_load(host, port, token, clients=n, duration_s=seconds, writers=w,
+                            write_rate=write_rate, initial_target_c=target_c)
 
-        status, started = _http(base, "POST", "/api/session/start", {}, token)
-        if status != 200:
-            raise RuntimeError(f"start refused: {started}")
-        daemon = DaemonClient(sock)
-        before = daemon.call("loop_stats", reset=True)
-        latency = measure_status_latency(base, token, clients=clients, duration_s=duration_s)
-        after = daemon.call("loop_stats")
-        web_pid = _web_pid(proc.pid)
-        result = {
-            "status_latency": latency,
-            "loop_before": before,
-            "loop_during_load": after,
-            "memory": {"daemon": _memory_kb(proc.pid),
-                       "web": _memory_kb(web_pid) if web_pid else None},
-        }
-        _http(base, "POST", "/api/session/stop", {}, token)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+        result["load"] = _phase(kit, lambda: load(clients, duration_s, writers))
+
+        def slow_phase() -> dict[str, Any]:
+            crowd = SlowCrowd(port, count=slow, addresses=20, token=token).start()
+            stops: dict[str, Any] = {}
+            presser = threading.Thread(target=lambda: stops.update(
+                _stops(kit, time.monotonic() + slow_duration_s)), daemon=True)
+            presser.start()
+            figures = load(clients, slow_duration_s, writers)
+            presser.join(slow_duration_s + 30)
+            figures["slow_clients"] = crowd.stop()
+            figures["stop"] = stops
+            return figures
+        result["slow"] = _phase(kit, slow_phase)
+        kit.command("POST", "/api/session/start", {})
+
+        def socket_phase() -> dict[str, Any]:
+            holders = SocketHolders(kit.sock, processes=10, per_process=socket_idle // 10)
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        result["exit_code"] = proc.returncode
-        if proc.returncode != 0:
-            result["log_tail"] = log_path.read_text(errors="replace")[-2000:]
-        shutil.rmtree(tmp, ignore_errors=True)
+                # First the idle crowd alone: what holding it costs the daemon.
+                cpu0, t0 = cpu_s(kit.proc.pid), time.monotonic()
+                threading.Event().wait(IDLE_WINDOW_S)
+                idle_share = (cpu_s(kit.proc.pid) - cpu0) / (time.monotonic() - t0)
+                figures = load(10, socket_duration_s, 1)
+            finally:
+                holders.stop()
+            figures["idle_socket_connections_opened"] = holders.opened
+            figures["daemon_cpu_share_crowd_alone"] = round(idle_share, 3)
+            return figures
+        result["socket"] = _phase(kit, socket_phase)
+        call(kit.base, "POST", "/api/session/stop", {}, kit.token)
+        web_pid = kit.web_pid()
+        result["memory"] = {"daemon": memory_kb(kit.proc.pid),
+                            "web": memory_kb(web_pid) if web_pid else None}
+    finally:
+        result.update(kit.close())
     return result
 
 
+def print_figures(result: dict[str, Any]) -> None:
+    """The figures as a few readable lines (the whole dict goes to results.json)."""
+    for name in ("load", "slow", "socket"):
+        phase = result.get(name)
+        if not phase:
+            continue
+        st, wr, loop = phase["status"], phase["writes"], phase["loop"]
+        print(f"{name:7} {phase['clients']:3} phones {phase['duration_s']:5} s: status p50 "
+              f"{st['p50_ms']} ms p99 {st['p99_ms']} ms ({st['requests_per_s']}/s), errors "
+              f"{phase['errors']} {phase['error_statuses'] or ''}; writes ok {wr['ok']}, "
+              f"refused {wr['refused_as_they_should']}, lost {wr['lost']}, ghost {wr['ghost']}"
+              f", uncertain {wr['uncertain']}; loop lateness p99 {loop['p99_ms']} ms max "
+              f"{loop['max_ms']} ms; daemon CPU {phase['daemon_cpu_share']:.0%}")
+        if name == "slow":
+            stop, crowd = phase["stop"], phase["slow_clients"]
+            print(f"        Stop with {crowd['connections']} slow connections open: "
+                  f"{stop['requests']} presses, p50 {stop['p50_ms']} ms, max {stop['max_ms']}"
+                  f" ms, failed {stop['failed']}; slow clients cut {crowd['answers']}")
+        if name == "socket":
+            print(f"        control socket: {phase['idle_socket_connections_opened']} idle "
+                  "connections opened by 10 processes; daemon CPU with them alone "
+                  f"{phase['daemon_cpu_share_crowd_alone']:.0%}")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(prog="python -m bench.web_load",
-                                 description="GET /api/status latency under load")
-    ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds of load")
+    ap = argparse.ArgumentParser(prog="python -m bench.web_load", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=50, help="phones polling")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of plain load")
+    ap.add_argument("--slow", type=int, default=200, help="slow connections")
+    ap.add_argument("--slow-duration", type=float, default=30.0)
+    ap.add_argument("--socket-idle", type=int, default=300,
+                    help="idle control-socket connections")
+    ap.add_argument("--socket-duration", type=float, default=20.0)
     args = ap.parse_args(argv)
-    result = run_bench(args.clients, args.duration)
+    result = run_bench(args.clients, args.duration, args.slow, args.slow_duration,
+                       args.socket_idle, args.socket_duration)
+    print_figures(result)
     print(json.dumps(result, indent=2))
     return result
 

@@ -24,19 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.web_load import REPO, _free_port, _http, _loopback_host_port, _wait_for, _web_pid
+from bench.kit_process import RunningKit, cpu_s, loopback_host_port, wait_for
 
 POLL_S = 0.5  # what the Now page did
 STREAM_LIFETIME_S = 120.0  # web.events.LIFETIME_S
@@ -46,11 +39,6 @@ BROWSER_HEADERS = (
     "Accept-Language: en-GB,en;q=0.9\r\n"
     "Sec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: empty\r\n"
 )
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _request(path: str, host: str, cookie: str, accept: str, gzip: bool) -> bytes:
@@ -128,7 +116,7 @@ def _listener(host: str, port: int, cookie: str, stop_at: float, out: dict[str, 
 def measure(base: str, cookie: str, web_pid: int, way: str, phones: int,
             window_s: float) -> dict[str, Any]:
     """``phones`` pages for ``window_s``: way = "poll", "poll+gzip" or "events"."""
-    host, port = _loopback_host_port(base)
+    host, port = loopback_host_port(base)
     outs = [{"bytes": 0, "answers": 0, "events": 0} for _ in range(phones)]
     stop_at = time.monotonic() + window_s
     if way == "events":
@@ -138,12 +126,12 @@ def measure(base: str, cookie: str, web_pid: int, way: str, phones: int,
         threads = [threading.Thread(target=_poller, args=(host, port, cookie,
                                                           way == "poll+gzip", stop_at, o))
                    for o in outs]
-    cpu0, t0 = _cpu_s(web_pid), time.monotonic()
+    cpu0, t0 = cpu_s(web_pid), time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=window_s + 15)
-    cpu_s, wall_s = _cpu_s(web_pid) - cpu0, time.monotonic() - t0
+    used_s, wall_s = cpu_s(web_pid) - cpu0, time.monotonic() - t0
     per_page = sum(o["bytes"] for o in outs) / phones
     per_hour = per_page / wall_s * 3600
     if way == "events":
@@ -154,7 +142,7 @@ def measure(base: str, cookie: str, web_pid: int, way: str, phones: int,
             "mb_per_hour_per_page": round(per_hour / 1e6, 2),
             "answers_or_events_per_page": round(sum(o["answers"] + o["events"]
                                                     for o in outs) / phones, 1),
-            "web_cpu_s": round(cpu_s, 3), "wall_s": round(wall_s, 2)}
+            "web_cpu_s": round(used_s, 3), "wall_s": round(wall_s, 2)}
 
 
 def run_bench(phones: int = 4, window_s: float = 20.0) -> dict[str, Any]:
@@ -162,40 +150,24 @@ def run_bench(phones: int = 4, window_s: float = 20.0) -> dict[str, Any]:
         raise ValueError("phones must be 1 to 4 (the web's stream cap)")
     if not 2 <= window_s <= 120:
         raise ValueError("window_s must be 2 to 120")
-    tmp = Path(tempfile.mkdtemp(prefix="nk-push-"))
-    data_dir, port = tmp / "data", _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, NAPEKIT_DATA_DIR=str(data_dir),
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("NAPEKIT_SOCKET", None)
-    log_path = tmp / "napekit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "firmware", "run", "--sim", "--host", "127.0.0.1",
-             "--port", str(port), "--data-dir", str(data_dir)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    kit = RunningKit(prefix="nk-push-")
     result: dict[str, Any] = {"phones": phones, "window_s": window_s, "rows": []}
     try:
-        _wait_for(lambda: _http(base, "GET", "/healthz")[1].get("daemon"), 30, "the kit")
-        _, pairing = _http(base, "POST", "/api/pairing")
-        _http(base, "POST", "/api/sim/button", {"action": "hold", "duration_s": 2})
-
-        def approved() -> str | None:
-            answer = _http(base, "GET", f"/api/pairing/{pairing['id']}")[1]
-            return answer.get("token") if answer.get("status") == "approved" else None
-        token = _wait_for(approved, 20, "pairing by the virtual button")
+        kit.__enter__()
+        token = kit.pair()
+        base = kit.base
         from web.auth import csrf_for
 
         cookie = f"napekit_token={token}; napekit_csrf={csrf_for(token)}"
-        web_pid = _wait_for(lambda: _web_pid(proc.pid), 10, "the web process")
+        web_pid = wait_for(kit.web_pid, 10, "the web process")
         time.sleep(2.0)  # let start-up settle
-        cpu0, t0 = _cpu_s(web_pid), time.monotonic()
+        cpu0, t0 = cpu_s(web_pid), time.monotonic()
         time.sleep(min(10.0, window_s))
-        idle_cpu_per_s = (_cpu_s(web_pid) - cpu0) / (time.monotonic() - t0)
+        idle_cpu_per_s = (cpu_s(web_pid) - cpu0) / (time.monotonic() - t0)
         result["web_cpu_pct_no_page"] = round(idle_cpu_per_s * 100, 2)
         for kit_state in ("idle", "session"):
             if kit_state == "session":
-                _http(base, "POST", "/api/session/start", {}, token)
+                kit.command("POST", "/api/session/start", {})
             for way in ("poll", "poll+gzip", "events"):
                 row = measure(base, cookie, web_pid, way, phones, window_s)
                 extra = row["web_cpu_s"] - idle_cpu_per_s * row["wall_s"]
@@ -204,18 +176,11 @@ def run_bench(phones: int = 4, window_s: float = 20.0) -> dict[str, Any]:
                 row["kit"] = kit_state
                 result["rows"].append(row)
                 time.sleep(1.0)
-        _http(base, "POST", "/api/session/stop", {}, token)
+        kit.command("POST", "/api/session/stop", {})
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        if proc.returncode not in (0, None):
-            result["log_tail"] = log_path.read_text(errors="replace")[-2000:]
-        shutil.rmtree(tmp, ignore_errors=True)
+        closed = kit.close()
+        if closed["exit_code"] not in (0, None):
+            result["log_tail"] = closed.get("log_tail")
     return result
 
 

@@ -16,11 +16,11 @@ from collections.abc import Callable
 Segment = tuple[float, float]
 
 PATTERNS: dict[str, list[Segment]] = {
-    # rising pair: "starting"
+    # rising pair: "starting": Heating begins
     "start": [(1000, 0.1), (0, 0.08), (1500, 0.15)],
-    # three even beeps: "the pack is warm"
+    # three even beeps: the Warm-up is over, Ready: take the pad off
     "ready": [(1300, 0.3), (0, 0.2), (1300, 0.3), (0, 0.2), (1300, 0.3)],
-    # one medium beep: "next stage"
+    # one medium beep: this Massage stage is over, the next one comes
     "stage": [(1200, 0.4)],
     # a tick per stroke
     "stroke": [(2000, 0.05)],
@@ -28,12 +28,18 @@ PATTERNS: dict[str, list[Segment]] = {
     "hold": [(1600, 0.15)],
     # two quick low: release slowly
     "release": [(900, 0.08), (0, 0.08), (900, 0.08)],
-    # falling three, the last long: "all done"
+    # two slow falling: the stage is paused
+    "pause": [(1100, 0.25), (0, 0.15), (800, 0.25)],
+    # two quick rising, then a long one: the stage goes on
+    "resume": [(800, 0.08), (0, 0.08), (1100, 0.08), (0, 0.08), (1400, 0.3)],
+    # falling three, the last long: Done
     "done": [(1500, 0.2), (0, 0.1), (1200, 0.2), (0, 0.1), (900, 0.6)],
     # one long low: "stopped"
     "stop": [(600, 0.8)],
     # four fast chirps: "a phone asks to pair: hold the button to approve"
     "pairing": [(1800.0, 0.07), (0.0, 0.07)] * 3 + [(1800.0, 0.07)],
+    # two long low: "refused" (a long press refused pairing: two phones asked at once)
+    "refused": [(500.0, 0.5), (0.0, 0.15), (500.0, 0.5)],
     # insistent, repeating until acknowledged or cleared
     "alarm": [(2500, 0.25), (0, 0.25)],
 }

@@ -2,13 +2,14 @@
 
 | command | does |
 | --- | --- |
-| ``napekit run`` | the kit: firmware daemon and web; simulation off a Pi or with ``--sim`` |
+| ``napekit run`` | the kit: daemon, web (and MQTT bridge if enabled); simulated off a Pi |
 | ``napekit simulate SCENARIO.toml [--trace FILE]`` | a scenario on virtual time |
 | ``napekit selftest`` | bring-up checks on a real kit (``--sim`` for the simulated one) |
 | ``napekit calibrate`` | thermistor calibration against a reference thermometer |
 | ``napekit status``, ``napekit pair`` | ask the running daemon |
 | ``napekit profile show``, ``reset`` | the stored pad profile; reset it after fitting a new pad |
 | ``napekit config show`` | the effective hardware config as TOML |
+| ``napekit mqtt`` | the MQTT / Home Assistant bridge alone, on the daemon's socket |
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from types import ModuleType
 
 from firmware import __version__, calibrate, client, launch, profile_cli, selftest
 from firmware.errors import ConfigError, NapekitError, ScenarioError
+from firmware.mqtt import service as mqtt_service
 from web import cli as web_cli
 
 
@@ -59,6 +61,8 @@ _MODULE_COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "run": (launch, "the kit: firmware daemon and web (simulation off a Pi)"),
     "daemon": (launch, "the firmware daemon alone (a systemd unit runs this)"),
     "web": (web_cli, "the web server alone (a systemd unit runs this)"),
+    "mqtt": (mqtt_service, "the MQTT / Home Assistant bridge alone (a systemd unit runs "
+                           "this)"),
     "selftest": (selftest, "check each part of a real kit in turn"),
     "calibrate": (calibrate, "calibrate the thermistor against a thermometer"),
     "status": (client, "the running kit's state"),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,27 +39,49 @@ def default_socket_path() -> Path:
 class DaemonClient:
     """One request per connection: simple, and a daemon restart costs nothing."""
 
+    CONNECT_RETRY_S = 0.01  # a full listen queue: try again this soon, until the timeout
+    BUSY_RETRY_S = 0.05  # turned away by a full socket: try once more after this
+
     def __init__(self, path: str | Path | None = None, timeout_s: float = 3.0) -> None:
         self.path = Path(path) if path else default_socket_path()
         self.timeout_s = timeout_s
 
     def call(self, cmd: str, /, **args: Any) -> Any:
+        """The command's result; DaemonError when the kit refused it; DaemonUnavailable
+        when the daemon is down, or too busy to take the connection (tried twice: such a
+        refusal comes before the request is read, so the retry is safe for any command)."""
         payload = json.dumps({"cmd": cmd, "args": args}, allow_nan=False).encode() + b"\n"
-        reply = json.loads(self.exchange(payload))
+        reply = self._reply(payload)
+        if reply.get("retry"):
+            threading.Event().wait(self.BUSY_RETRY_S)
+            reply = self._reply(payload)
+            if reply.get("retry"):
+                raise DaemonUnavailable(f"the kit's daemon is busy ({reply.get('error')})")
         if not reply.get("ok"):
             raise DaemonError(reply.get("status", 500), reply.get("error", "error"),
                               reply.get("field"))
         return reply["result"]
 
+    def _reply(self, payload: bytes) -> dict[str, Any]:
+        try:
+            reply = json.loads(self.exchange(payload))
+        except ValueError as exc:
+            raise DaemonUnavailable(f"the kit's daemon answered garbage ({exc})") from exc
+        if not isinstance(reply, dict):
+            raise DaemonUnavailable("the kit's daemon answered garbage")
+        return reply
+
     def exchange(self, payload: bytes) -> bytes:
-        """Send one request line as given and return the daemon's reply line."""
+        """Send one request line as given and return the daemon's (first) reply line."""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(self.timeout_s)
-                sock.connect(str(self.path))
-                sock.sendall(payload)
+                self._connect(sock, time.monotonic() + self.timeout_s)
+                # Refused at once (the socket is full): the daemon's line says why.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    sock.sendall(payload)
                 data = b""
-                while not data.endswith(b"\n"):
+                while b"\n" not in data:
                     chunk = sock.recv(65536)
                     if not chunk:
                         break
@@ -67,7 +91,53 @@ class DaemonClient:
                                     f"({exc.strerror or exc})") from exc
         if not data:
             raise DaemonUnavailable("the kit's daemon closed the connection")
-        return data
+        # A line after the answer (the connection closed to make room) is not part of it.
+        return data.split(b"\n", 1)[0] + b"\n"
+
+    def _connect(self, sock: socket.socket, deadline_s: float) -> None:
+        """Connect; a Unix socket whose listen queue is full refuses at once (EAGAIN)
+        instead of waiting, so wait here, up to the timeout."""
+        while True:
+            try:
+                sock.connect(str(self.path))
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline_s:
+                    raise
+                threading.Event().wait(self.CONNECT_RETRY_S)
+
+
+def _pairing_display(client: DaemonClient, status: dict[str, Any]) -> dict[str, Any]:
+    """What a display at the kit would show of pairing (``pair_display``); from the status
+    alone when the daemon predates that command."""
+    try:
+        return client.call("pair_display")
+    except DaemonError:
+        return {"requests": status.get("pairing_requests") or [], "last_press": None}
+
+
+def pairing_lines(display: dict[str, Any]) -> list[str]:
+    """``napekit status``'s pairing lines: the kit has no display, so its terminal is where
+    a person compares the code (and name) their phone shows, and hears what a press did."""
+    requests = display.get("requests") or []
+    lines = []
+    if len(requests) == 1:
+        r = requests[0]
+        lines.append(f"pairing: \"{r.get('name', 'a phone')}\" shows code {r['code']}: if "
+                     "that is the phone in your hand, hold the kit's button for 2 s "
+                     f"({max(0, int(r['expires_in_s']))} s left)")
+    elif requests:
+        asking = ", ".join(f"\"{r.get('name', 'a phone')}\" (code {r['code']})"
+                           for r in requests)
+        lines.append(f"pairing: {len(requests)} phones are asking at once: {asking}. A long "
+                     "press now refuses them all; ask again from one phone alone")
+    press = display.get("last_press")
+    if press:
+        names = ", ".join(f"\"{n}\"" for n in press["names"])
+        did = f"approved {names}" if press["outcome"] == "approved" else \
+            f"refused {names}: two or more phones asked at the same time"
+        lines.append(f"pairing: the last long press ({int(press['ago_s'])} s ago) {did}")
+    return lines
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
@@ -118,9 +188,8 @@ def run(args: argparse.Namespace) -> int:
             print(line)
         if fault:
             print(f"FAULT:  {fault['code']}: {fault['message']}")
-        for request in status.get("pairing_requests", []):
-            print(f"pairing: a phone shows code {request['code']}; if it is yours, hold the "
-                  f"kit's button for 2 s within {int(request['expires_in_s'])} s")
+        for line in pairing_lines(_pairing_display(client, status)):
+            print(line)
         return 0
     link = client.call("pair_link")
     base = args.url or link.get("base_url") or "http://napekit.local"

@@ -1,8 +1,16 @@
 """Injected time.
 
 Nothing in the firmware reads the wall clock or sleeps except through a clock object:
-:class:`RealClock` on the kit, :class:`VirtualClock` in tests and in ``napekit simulate``,
-where a ten-minute warm-up runs in milliseconds.
+:class:`RealClock` on the kit, :class:`ScaledClock` for ``napekit run --speed``,
+:class:`VirtualClock` in tests and in ``napekit simulate``, where a ten-minute warm-up runs
+in milliseconds.
+
+Two kinds of time: *pad time* (:meth:`Clock.monotonic`, :meth:`Clock.sleep`) paces heat,
+safety windows, stages and the buzzer; *people time* (:meth:`Clock.wall`) stamps what a
+person reads later: when a session started and ended, its samples and stage times, when a
+fault latched. On the kit they run together. A sped-up simulation speeds up pad time only:
+its wall clock stays the real one, so the history is in the order things happened and
+never in the future.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ class Clock(Protocol):
         """Seconds on a clock that never jumps backwards."""
 
     def wall(self) -> float:
-        """Seconds since the Unix epoch, for timestamps people read."""
+        """Seconds since the Unix epoch, for timestamps people read (people time)."""
 
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` on this clock."""
@@ -38,20 +46,24 @@ class RealClock:
 
 
 class ScaledClock:
-    """Real time sped up by ``speed`` (``napekit run --speed F`` in simulation)."""
+    """Pad time sped up by ``speed`` (``napekit run --speed F`` in simulation).
 
-    def __init__(self, speed: float = 1.0, wall_start: float | None = None) -> None:
+    Only pad time runs fast: :meth:`wall` is the real wall clock, so what a person reads
+    later (session start and end, samples, stage times, faults) is real time, in order,
+    and never in the future, however fast the simulated pad runs.
+    """
+
+    def __init__(self, speed: float = 1.0) -> None:
         if not speed > 0:
             raise ValueError("speed must be > 0")
         self.speed = speed
         self._t0 = time.monotonic()
-        self._wall0 = time.time() if wall_start is None else wall_start
 
     def monotonic(self) -> float:
         return (time.monotonic() - self._t0) * self.speed
 
     def wall(self) -> float:
-        return self._wall0 + self.monotonic()
+        return time.time()
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:

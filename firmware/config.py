@@ -195,8 +195,12 @@ _POSITIVE = {
 
 
 def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) \
-        and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float (400 digits)
+        return False
 
 
 # By the type of a key's default: (is this value allowed, what is allowed, its conversion).

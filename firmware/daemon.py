@@ -3,11 +3,17 @@
 The daemon owns GPIO and all state: the control loop runs in its own thread at 10 Hz
 (plus exact wake-ups for buzzer edges and stage ends), the control socket answers in
 another. The process around it (``napekit run``/``napekit daemon``: systemd notify, the
-web child, the address and QR code) is :mod:`firmware.launch`.
+web and MQTT children, the address and QR code) is :mod:`firmware.launch`. Nothing here
+touches the network: MQTT runs in its own process (:mod:`firmware.mqtt.service`) and asks
+the daemon over the control socket like the web does.
 
 Off a Raspberry Pi (or with ``--sim``) the daemon drives the simulated pad on gpiozero's
 MockFactory, with a clock running at ``--speed`` times real time; the ``sim_*`` commands
 go to :class:`firmware.sim_panel.SimPanel`, and the daemon only dispatches to it.
+
+The daemon holds its data folder's lock (:mod:`firmware.datalock`) from before it opens
+the store until it has stopped, so a second kit on the same folder stops at once instead
+of closing this one's session and taking its socket.
 
 Hazards: the loop is the only thing that judges samples. If it stalls, nothing turns the
 heat off, so on the kit systemd's watchdog kills and restarts the daemon (pings are sent
@@ -23,12 +29,13 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from firmware import limits as L
 from firmware.clock import Clock, RealClock, ScaledClock
 from firmware.config import HardwareConfig
 from firmware.control_socket import ControlServer
+from firmware.datalock import DataDirLock
 from firmware.errors import CommandError
 from firmware.kit import Kit
 from firmware.pins import real_pin_factory
@@ -36,9 +43,6 @@ from firmware.plant import PadParams
 from firmware.sim_hw import SimKit
 from firmware.sim_panel import SimPanel
 from firmware.store import Store
-
-if TYPE_CHECKING:
-    from firmware.mqtt.bridge import MqttBridge
 
 log = logging.getLogger("napekit")
 
@@ -52,7 +56,8 @@ class KitDaemon:
                  sim: bool, speed: float = 1.0, clock: Clock | None = None,
                  pin_factory: Any = None,
                  notify: Callable[[str], None] | None = None,
-                 pad: PadParams | None = None, base_url: str | None = None) -> None:
+                 pad: PadParams | None = None, base_url: str | None = None,
+                 people_clock: Clock | None = None) -> None:
         self.sim = sim
         self.base_url = base_url
         self.notify = notify or (lambda message: None)
@@ -67,17 +72,27 @@ class KitDaemon:
             self.clock = clock or RealClock()
             pin_factory = pin_factory or real_pin_factory()
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(data_dir / "napekit.db", wall=self.clock.wall)
-        self.kit = Kit(config, self.clock, store=self.store, pin_factory=pin_factory, sim=sim)
+        self.data_lock = DataDirLock(data_dir)
+        self.data_lock.acquire()  # before the store, the session records and the socket
+        try:
+            self.store = Store(data_dir / "napekit.db", wall=self.clock.wall)
+            # Pairing is people time: real even when the simulated kit runs at --speed.
+            people = people_clock or (clock if clock is not None else RealClock())
+            self.kit = Kit(config, self.clock, store=self.store, pin_factory=pin_factory,
+                           sim=sim, people_clock=people)
+        except BaseException:
+            self.data_lock.release()
+            raise
         self.sim_panel: SimPanel | None = None if self.simkit is None else \
-            SimPanel(self.simkit, self.clock.monotonic())
+            SimPanel(self.simkit, self.clock.monotonic(),
+                     kit_display=lambda: {"pairing": self.kit.pairing.display(),
+                                          "clear_refused": self.kit.clear_refused()})
         self.lateness_s: deque[float] = deque(maxlen=6000)
         self.ticks = 0
         self._stop = threading.Event()
         self._stopped = False
         self.server = ControlServer(socket_path, self.handle)
         self._thread: threading.Thread | None = None
-        self.mqtt: MqttBridge | None = None  # the MQTT bridge when [mqtt] enabled
 
     # -- control socket -------------------------------------------------------------------
     def handle(self, cmd: str, args: dict[str, Any], uid: int | None) -> dict[str, Any]:
@@ -156,10 +171,6 @@ class KitDaemon:
         self._thread = threading.Thread(target=self._guarded_loop, name="control-loop",
                                         daemon=True)
         self._thread.start()
-        if self.kit.config.mqtt.enabled:  # its own threads; never called by the loop
-            from firmware.mqtt import start_bridge
-            self.mqtt = start_bridge(self.kit.config.mqtt, self.kit.status, self.kit.command,
-                                     self.clock)
 
     def _guarded_loop(self) -> None:
         try:
@@ -178,10 +189,9 @@ class KitDaemon:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.kit.relay.force_off(self.clock.monotonic())
-        if self.mqtt is not None:  # bounded in time; before the kit closes
-            self.mqtt.stop()
         self.server.close()
         self.kit.close()
+        self.data_lock.release()
 
     @property
     def loop_alive(self) -> bool:

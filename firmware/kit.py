@@ -10,10 +10,12 @@ from a scenario go through :meth:`Kit.command`, under the same lock, validated h
 Pairing and phones are :mod:`firmware.pairing`'s; the kit only routes their commands.
 
 Hazards: this is where heat is switched on. The relay can only be on when the session is
-in a heating state (:attr:`firmware.states.State.heating`), control asks for it, and the
-supervisor allows it. That rule is enforced in one place, :meth:`Kit._relay_off_unless_heating`,
-at the end of every way into the kit. Any exception inside a tick forces the relay off and
-latches the ``internal`` fault.
+in a heating state (:attr:`firmware.states.State.heating`), no fault is latched, control
+asks for it, and the supervisor allows it. That rule is enforced in one place,
+:meth:`Kit._relay_off_unless_heating`, at the end of every way into the kit. Any exception
+inside a tick forces the relay off and latches the ``internal`` fault. A write the store
+refuses (a full disk) never raises here: :mod:`firmware.records` takes it, and the same
+way in ends with the relay off and ``store_failed`` latched.
 """
 
 from __future__ import annotations
@@ -25,16 +27,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from firmware import limits as L
-from firmware.button import HOLD, PRESS, PressDetector
+from firmware.button import DOUBLE, HOLD, PRESS, DoublePress, PressDetector
 from firmware.buzzer import ALARM, BuzzerPlayer
 from firmware.clock import Clock
 from firmware.config import HardwareConfig
 from firmware.control import Controller, default_controller
 from firmware.devices import KitDevices
 from firmware.errors import CommandError, SettingsError
+from firmware.kit_commands import SessionCommands, SessionHandler
 from firmware.kit_memory import KitMemory
 from firmware.kit_status import fault_status, kit_status, round_c
 from firmware.pairing import Pairing
+from firmware.records import Records, fault_for
 from firmware.routine import Routine, load_routine
 from firmware.session import Session
 from firmware.settings import Settings, apply_update, default_settings
@@ -45,19 +49,8 @@ from firmware.supervisor import Judgement, Supervisor, Veto
 log = logging.getLogger(__name__)
 
 SAMPLE_EVERY_S = 1.0
-
-# A command handler: (now_s, args) -> the answer, or None for "the status after it".
-SessionHandler = Callable[[float, dict[str, Any]], dict[str, Any] | None]
-
-
-def _restored_fault(code: str) -> Fault:
-    """A latched fault read back from the store; a code this version does not know (an
-    older or newer firmware wrote it) stays latched as ``internal``, never as nothing."""
-    try:
-        return Fault(code)
-    except ValueError:
-        log.error("unknown latched fault %r in the store: kept latched as internal", code)
-        return Fault.INTERNAL
+# How long the status says why a long press did not clear a fault (people time: wall).
+CLEAR_REFUSED_SHOWN_S = 60.0
 
 
 class Kit:
@@ -72,8 +65,10 @@ class Kit:
                  pin_factory: Any = None, routine: Routine | None = None,
                  controller_factory: Callable[[], Controller] = default_controller,
                  listener: Callable[[dict[str, Any]], None] | None = None,
-                 sim: bool = False) -> None:
+                 sim: bool = False, people_clock: Clock | None = None) -> None:
         self.clock = clock
+        # Pairing windows and links run on people time, real even in a sped-up simulation.
+        self.people_clock = people_clock or clock
         now = clock.monotonic()
         # The relay is claimed and driven off before anything else happens.
         self.devices = KitDevices(config, clock, pin_factory=pin_factory)
@@ -84,38 +79,47 @@ class Kit:
         self.routine = routine or load_routine()
         self._listener = listener
         self._lock = threading.RLock()
+        self.records = Records(store)
         self.sensors = len(self.devices.thermometers)
         self.target_max_c = L.TARGET_MAX_C if self.sensors == 2 else L.ONE_SENSOR_TARGET_MAX_C
         self.supervisor = Supervisor(now, sensors=self.sensors,
                                      feedback=self.devices.feedback is not None)
         self._controller_factory = controller_factory
         self.controller = controller_factory()
-        self.memory = KitMemory(store, self.supervisor, clock)
+        self.memory = KitMemory(self.records, self.supervisor, clock)
         self.memory.restore(self.controller)
         self._held = False  # this session reached the warm-up (a profile is learnt then)
         self.presses = PressDetector()
+        self.taps = DoublePress()
         self.buzzer = BuzzerPlayer(self.devices.buzzer.sound, on_play=self._buzzer_played)
-        self.pairing = Pairing(store, self.buzzer.play)
+        self.pairing = Pairing(store, self.play, self.people_clock.monotonic)
         self.settings = self._load_settings()
         self.session = Session(self.routine, self.settings, self, now)
         self.session_id: int | None = None
         self.max_temp_c: float | None = None
         self._next_sample_s = now
         self.fault: dict[str, Any] | None = None
+        # Why the last long press did not clear the fault: (its code, why, until wall s).
+        self._clear_refused: tuple[str, str, float] | None = None
+        self._stage_times: list[dict[str, Any]] = []  # this session's, for its record
         self.last_tick_s = now
         self._commands: dict[str, SessionHandler] = {**self.pairing.commands(),
-                                              **self._session_commands(),
+                                              **SessionCommands(self).handlers(),
                                               **self._profile_commands()}
-        interrupted = self.store.close_unfinished_sessions()
-        if interrupted:
-            log.warning("%d session(s) were interrupted by a restart; heat stays off",
-                        interrupted)
-        latched = self.store.latched_faults()
-        if latched:
-            fault = _restored_fault(latched[-1]["code"])
+        self._start_up(now)
+
+    def _start_up(self, now: float) -> None:
+        """Latched faults restored; ``store_recovered`` latched after a corrupt store was
+        moved aside; ``store_failed`` if the store cannot be written (a full disk). Never
+        raises a store error: the kit comes up, heat off."""
+        fault = self.records.start_up(max_gap_s=2 * SAMPLE_EVERY_S)
+        if fault is not None:
             self.fault = fault_status(fault)
             self.session.fault(now, fault)
             self.buzzer.play(ALARM, now)
+        if self.store.recovered_from is not None:
+            self._latch(Fault.STORE_RECOVERED, now)
+        self._latch_store_failure(now)
 
     # -- the lock and the relay invariant -------------------------------------------------
     @contextmanager
@@ -139,10 +143,14 @@ class Kit:
             try:
                 yield now
             finally:
-                self._relay_off_unless_heating(now)
+                try:
+                    self._latch_store_failure(now)
+                finally:
+                    self._relay_off_unless_heating(now)
 
     def _relay_off_unless_heating(self, now: float) -> None:
-        """THE relay invariant: the relay is off unless the session is in a heating state.
+        """THE relay invariant: the relay is off unless the session is in a heating state
+        and no fault is latched.
 
         Hazard: the relay switches the pad's supply. Any path that leaves the session out
         of ``preheat``/``warmup`` (a stop, a press, a fault, a finished warm-up, a refused
@@ -151,7 +159,7 @@ class Kit:
         and each button press) ends here, under the lock. The supervisor's own
         ``force_off`` on a fault and the off on an internal error come on top of this.
         """
-        if not self.session.heating:
+        if not self.session.heating or self.fault is not None:
             self.relay.force_off(now)
 
     # -- set-up ---------------------------------------------------------------------------
@@ -159,21 +167,25 @@ class Kit:
         """The stored settings. A stored target above this kit's cap (a kit rebuilt with one
         sensor) is never used: it comes down to the cap, loudly."""
         defaults = default_settings(self.routine)
-        stored = self.store.load_settings()
-        target = stored.get("target_c")
-        if isinstance(target, int | float) and not isinstance(target, bool) \
-                and target > self.target_max_c:
+        stored: dict[str, Any] = self.records.read("the settings", self.store.load_settings, {})
+        target, cap = stored.get("target_c"), self.target_max_c
+        if isinstance(target, int | float) and not isinstance(target, bool) and target > cap:
             log.error("stored target %s °C is above this kit's cap of %s °C (one sensor): "
-                      "using the cap", target, self.target_max_c)
-            self.store.event("settings_capped", {"target_c": target, "cap_c": self.target_max_c})
-            stored = {**stored, "target_c": self.target_max_c}
-            self.store.save_settings({"target_c": self.target_max_c})
+                      "using the cap", target, cap)
+            stored = {**stored, "target_c": cap}
+            self.records.write("the capped target", lambda: self._store_capped(target, cap))
         try:
-            return apply_update(defaults, stored, self.routine, target_max_c=self.target_max_c)
+            return apply_update(defaults, stored, self.routine, target_max_c=cap)
         except SettingsError as exc:
             log.error("stored settings are invalid (%s); using defaults", exc)
-            self.store.event("settings_reset", {"error": str(exc)})
+            error = str(exc)
+            self.records.write("an event", lambda: self.store.event("settings_reset",
+                                                                    {"error": error}))
             return defaults
+
+    def _store_capped(self, target_c: float, cap_c: float) -> None:
+        self.store.event("settings_capped", {"target_c": target_c, "cap_c": cap_c})
+        self.store.save_settings({"target_c": cap_c})
 
     def _emit(self, row: dict[str, Any]) -> None:
         if self._listener is not None:
@@ -191,6 +203,12 @@ class Kit:
             self.controller.reset(self.clock.monotonic())
         elif state == State.WARMUP:
             self._held = True
+        if self.session_id is not None and state.active:
+            self._stage_times.append({"id": stage or state.value,
+                                      "t_s": round(self.clock.wall(), 3)})
+            sid, times = self.session_id, list(self._stage_times)
+            self.records.write(f"the stage times of session {sid}",
+                               lambda: self.store.update_session(sid, stage_times=times))
 
     def play(self, pattern: str) -> None:
         self.buzzer.play(pattern, self.clock.monotonic())
@@ -204,18 +222,26 @@ class Kit:
         self.max_temp_c = self.supervisor.temp_c
         self._next_sample_s = now
         self._held = False
-        self.session_id = self.store.start_session(self.settings.target_c, self.settings.hold_min)
+        self._stage_times = []
+        target_c, hold_min = self.settings.target_c, self.settings.hold_min
+        _, self.session_id = self.records.write("the new session", lambda:
+                                                self.store.start_session(target_c, hold_min))
 
     def session_ended(self, outcome: str) -> None:
         self.supervisor.end_session()
         # A healthy session: it held the target and ended without a fault.
         self.memory.session_ended(self.controller,
                                   healthy=self._held and outcome != State.FAULT.value)
-        if self.session_id is not None:
-            self.store.end_session(self.session_id, outcome, stages=self.session.stages_reached,
-                                   max_temp_c=self.max_temp_c,
-                                   dose_cem43=round(self.supervisor.dose_cem43, 4),
-                                   heat_on_s=round(self.supervisor.heat_on_s, 1))
+        sid = self.session_id
+        if sid is not None:  # kept if refused: written when the store takes it again
+            fields: dict[str, Any] = {
+                "ended_at": self.clock.wall(), "stages": list(self.session.stages_reached),
+                "max_temp_c": self.max_temp_c, "dose_cem43": round(self.supervisor.dose_cem43, 4),
+                "heat_on_s": round(self.supervisor.heat_on_s, 1)}
+            if outcome == State.FAULT and self.fault is not None:
+                fields.update(fault_code=self.fault["code"], fault_message=self.fault["message"])
+            self.records.write(f"the end of session {sid}", lambda: self.store.end_session(
+                sid, outcome, **fields), keep=True)
         self.session_id = None
 
     # -- the tick -----------------------------------------------------------------------
@@ -224,10 +250,11 @@ class Kit:
         with self._entry() as now:
             try:
                 self._tick(now)
-            except Exception:
+                self.records.retry(now)
+            except Exception as exc:
                 log.exception("internal error in the control tick: heat off")
                 self.relay.force_off(now)
-                self._latch(Fault.INTERNAL, now)
+                self._latch(fault_for(exc), now)
 
     def _tick(self, now: float) -> None:
         self.last_tick_s = now
@@ -237,13 +264,13 @@ class Kit:
         want = False
         if s.heating and verdict.heat_allowed and temp is not None:
             want = bool(self.controller.propose(now, temp, self.settings.target_c))
-        self.relay.set(want and verdict.heat_allowed and s.heating, now)
+        self.relay.set(want and verdict.heat_allowed and s.heating and self.fault is None, now)
         if temp is not None and s.active:
             self.max_temp_c = temp if self.max_temp_c is None else max(self.max_temp_c, temp)
         s.tick(now, temp, verdict.dose_reached)
-        self.memory.flush_dose()
         self._record_sample(now, temp)
-        self.pairing.expire(now)
+        self.memory.flush_dose()
+        self.pairing.expire()
         self.buzzer.update(now)
         self._update_led(now)
 
@@ -270,9 +297,10 @@ class Kit:
         if self.session.heating and self.session_id is not None and \
                 now >= self._next_sample_s - 1e-9:
             self._next_sample_s = now + SAMPLE_EVERY_S
-            readings = [round_c(c) for c in self.supervisor.readings] + [None]
-            self.store.add_sample(self.session_id, self.clock.wall(), temp, self.relay.is_on,
-                                  temp1_c=readings[0], temp2_c=readings[1])
+            sid, wall, relay = self.session_id, self.clock.wall(), self.relay.is_on
+            temp1_c, temp2_c = ([round_c(c) for c in self.supervisor.readings] + [None])[:2]
+            self.records.write("a sample", lambda: self.store.add_sample(
+                sid, wall, temp, relay, temp1_c=temp1_c, temp2_c=temp2_c))
 
     def service(self) -> None:
         """Between ticks: presses and timers only (buzzer edges, stage ends), no sampling."""
@@ -283,15 +311,16 @@ class Kit:
                                   if now - self.last_tick_s < L.NO_SAMPLE_HEAT_OFF_S else None,
                                   False)
                 self.buzzer.update(now)
-            except Exception:
+            except Exception as exc:
                 log.exception("internal error between ticks: heat off")
                 self.relay.force_off(now)
-                self._latch(Fault.INTERNAL, now)
+                self._latch(fault_for(exc), now)
 
     def next_wakeup_s(self) -> float | None:
         """The earliest time before the next tick when something is due."""
         times = [t for t in (self.buzzer.update(self.clock.monotonic()),
-                             self.session.next_deadline_s(), self.presses.next_deadline_s())
+                             self.session.next_deadline_s(), self.presses.next_deadline_s(),
+                             self.taps.next_deadline_s())
                  if t is not None]
         return min(times) if times else None
 
@@ -308,14 +337,17 @@ class Kit:
 
     # -- faults ---------------------------------------------------------------------------
     def _latch(self, fault: Fault, now: float) -> None:
+        """Latch ``fault``: heat off and the fault held in memory first, then stored (kept
+        and written again later if the store refuses: a restart must find it), the
+        session ended, the alarm. Never raises a store error."""
         if self.fault is not None and self.fault["code"] == fault:
             return
+        self.relay.force_off(now)
         self.fault = fault_status(fault)
         log.error("FAULT %s: %s", fault.value, fault.message)
-        try:
-            self.store.latch_fault(fault.value, fault.message, self.session_id)
-        except Exception:  # the fault stays latched in memory; heat stays off
-            log.exception("could not store fault %s", fault.value)
+        sid = self.session_id
+        self.records.write(f"the fault {fault.value}", lambda: self.store.latch_fault(
+            fault.value, fault.message, sid), keep=True)
         if self.session.state == State.FAULT:
             # A fault on top of a latched one (the pad is powered: unplug it) is news too.
             self._emit({"kind": "state", "state": State.FAULT.value, "stage": None,
@@ -324,13 +356,34 @@ class Kit:
         self.session_id = None
         self.buzzer.play(ALARM, now)
 
+    def _latch_store_failure(self, now: float) -> None:
+        """A write the store refused since the last look: heat off, and ``store_failed``
+        latched, unless another fault is latched already (heat is off then, and that
+        fault's message matters more to the person)."""
+        if self.records.acted_on() is None:
+            return
+        self.relay.force_off(now)
+        if self.fault is None:
+            self._latch(Fault.STORE_FAILED, now)
+
     def _try_clear_fault(self, now: float) -> bool:
-        if not self.supervisor.cause_gone():
+        """A long press in a fault: clear it if its cause is gone, else say why not (on the
+        status and the virtual panel, for :data:`CLEAR_REFUSED_SHOWN_S`) and alarm again."""
+        feedback = self.devices.feedback
+        why = self.supervisor.clear_refusal(None if feedback is None else feedback.powered)
+        if why is not None:
+            log.warning("a long press did not clear the fault: %s", why)
+            code = self.fault["code"] if self.fault else ""
+            self._clear_refused = (code, why, self.clock.wall() + CLEAR_REFUSED_SHOWN_S)
             self.buzzer.play(ALARM, now)
             return False
-        self.store.clear_faults()
-        self.store.event("fault_cleared", {"code": self.fault["code"] if self.fault else None})
+        if not self.records.clear_faults(self.fault["code"] if self.fault else None):
+            self.records.acted_on()  # a store that cannot write keeps heat off now
+            self._latch(Fault.STORE_FAILED, now)
+            self.buzzer.play(ALARM, now)
+            return False
         self.fault = None
+        self._clear_refused = None
         self.supervisor.reset_tracking(now)
         self.buzzer.silence(now)
         self.session.clear_fault(now)
@@ -339,27 +392,46 @@ class Kit:
     # -- the button ---------------------------------------------------------------------
     def _feed_presses(self, now: float) -> None:
         """The button's edges since last time, as presses; each press is an entry point
-        of its own, so its relay invariant holds before the supervisor judges."""
-        for _, kind in self.presses.feed(self.devices.button.take_edges(), now):
+        of its own, so its relay invariant holds before the supervisor judges. In a
+        massage stage a short press waits a moment for a second one (a double press)."""
+        presses = self.presses.feed(self.devices.button.take_edges(), now)
+        armed = self.session.state == State.MASSAGE
+        for pressed_s, kind in self.taps.sort(presses, now, armed, self.presses.is_down):
             with self._entry(now):
-                self._button(kind, now)
+                self._button(kind, pressed_s, now)
 
-    def _button(self, kind: str, now: float) -> None:
+    def _button(self, kind: str, pressed_s: float, now: float) -> None:
+        """The button's grammar: a short press skips ahead (or starts, or goes on with a
+        paused stage, or silences the alarm); a double press in a massage stage pauses or
+        resumes it; a long press stops, clears a fault or approves a pairing. A short or
+        double press made before the session last changed was meant for what came before
+        (it waited for a second press meanwhile): it does nothing."""
         s = self.session
-        if kind == PRESS:
-            if self.buzzer.current == ALARM:
-                self.buzzer.silence(now)  # acknowledged; the fault stays latched
-            elif s.state != State.FAULT:
-                s.next(now)
+        if kind in (PRESS, DOUBLE) and pressed_s < s.changed_s - 1e-9:
+            return
+        if kind == DOUBLE:
+            if not s.resume(now):  # a paused stage goes on; a running one pauses
+                s.pause(now)
+        elif kind == PRESS:
+            self._short_press(now)
         elif kind == HOLD:
             if s.state == State.FAULT:
                 self._try_clear_fault(now)
-            elif s.state == State.IDLE and self.pairing.approve(now):
+            elif s.state == State.IDLE and self.pairing.long_press():
                 pass
             elif s.active:
                 s.stop(now, "stopped")
             else:
                 s.dismiss(now)
+
+    def _short_press(self, now: float) -> None:
+        s = self.session
+        if self.buzzer.current == ALARM:
+            self.buzzer.silence(now)  # acknowledged; the fault stays latched
+        elif s.paused:
+            s.resume(now)
+        elif s.state != State.FAULT:
+            s.next(now)
 
     # -- commands -------------------------------------------------------------------------
     def command(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -372,83 +444,19 @@ class Kit:
         if handler is None:
             raise CommandError(400, f"unknown command {name!r}", "command")
         with self._lock:
-            with self._entry() as now:
+            with self._entry() as now, self.records.refusal_answered(name):
                 result = handler(now, args or {})
             return self.status() if result is None else result
-
-    def _session_commands(self) -> dict[str, SessionHandler]:
-        return {"status": self._cmd_status, "start": self._cmd_start, "next": self._cmd_next,
-                "stop": self._cmd_stop, "settings": self._cmd_settings,
-                "sessions": self._cmd_sessions, "session": self._cmd_session,
-                "routine": self._cmd_routine}
-
-    def _no_args(self, args: dict[str, Any]) -> None:
-        if args:
-            field = next(iter(args))
-            raise CommandError(400, f"unexpected field {field!r}: this command takes none", field)
-
-    def _cmd_status(self, now: float, args: dict[str, Any]) -> None:
-        return None
-
-    def _cmd_start(self, now: float, args: dict[str, Any]) -> None:
-        self._no_args(args)
-        s = self.session
-        if s.state == State.FAULT:
-            raise CommandError(409, "a fault is latched: clear it with a long press on the "
-                                    "kit's button once its cause is fixed")
-        if s.state == State.READY:
-            s.next(now)
-        elif not s.start(now):
-            raise CommandError(409, f"a session is already running ({s.state})")
-        return None
-
-    def _cmd_next(self, now: float, args: dict[str, Any]) -> None:
-        self._no_args(args)
-        s = self.session
-        if s.state in (State.IDLE, State.DONE, State.FAULT):
-            raise CommandError(409, f"no session to skip ahead in ({s.state}); use start")
-        s.next(now)
-        return None
-
-    def _cmd_stop(self, now: float, args: dict[str, Any]) -> None:
-        self._no_args(args)
-        self.session.stop(now, "stopped")
-        return None
-
-    def _cmd_settings(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        if not args:
-            return self.settings.as_dict()
-        try:
-            new = apply_update(self.settings, args, self.routine,
-                               target_max_c=self.target_max_c)
-        except SettingsError as exc:
-            raise CommandError(400, exc.message, exc.field) from exc
-        self.store.save_settings(new.as_dict())
-        old_target = self.settings.target_c
-        self.settings = new
-        self.session.settings = new
-        if new.target_c != old_target and self.session.heating:
-            self.controller.reset(now)
-        return new.as_dict()
-
-    def _cmd_sessions(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        return {"sessions": self.store.sessions()}
-
-    def _cmd_session(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        sid = args.get("id")
-        if isinstance(sid, bool) or not isinstance(sid, int):
-            raise CommandError(400, "id must be a whole number", "id")
-        row = self.store.session(sid)
-        if row is None:
-            raise CommandError(404, f"no session {sid}", "id")
-        return row
-
-    def _cmd_routine(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        return self.routine.as_dict()
 
     # -- the pad profile (napekit profile show / reset, on the kit's terminal) -------------
     def _profile_commands(self) -> dict[str, SessionHandler]:
         return {"profile": self._cmd_profile, "profile_reset": self._cmd_profile_reset}
+
+    @staticmethod
+    def _no_args(args: dict[str, Any]) -> None:
+        if args:
+            field = next(iter(args))
+            raise CommandError(400, f"unexpected field {field!r}: this command takes none", field)
 
     def _cmd_profile(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
         self._no_args(args)
@@ -460,7 +468,8 @@ class Kit:
         if self.session.heating:
             raise CommandError(409, "the pad is heating: reset the profile once the kit is "
                                     "idle")
-        self.memory.reset_profile()
+        if not self.memory.reset_profile():
+            raise CommandError(503, "the store refused the reset: the profile is unchanged")
         self.controller = self._controller_factory()
         return self.memory.profile_status()
 
@@ -469,6 +478,27 @@ class Kit:
         """The kit's state as the page, ``napekit status`` and the API show it."""
         with self.locked() as now:
             return kit_status(self, now)
+
+    def fault_report(self) -> dict[str, Any] | None:
+        """The latched fault, with why the last long press did not clear it while that is
+        fresh (``clear_refused``)."""
+        if self.fault is None:
+            return None
+        fault = dict(self.fault)
+        why = self.clear_refused()
+        if why is not None:
+            fault["clear_refused"] = why
+        return fault
+
+    def clear_refused(self) -> str | None:
+        """Why the last long press did not clear the latched fault, for a minute of people
+        time after it (the virtual panel shows it too); None once cleared, stale, or said of
+        a fault no longer latched."""
+        if self.fault is None or self._clear_refused is None:
+            return None
+        code, why, until_wall_s = self._clear_refused
+        fresh = code == self.fault["code"] and self.clock.wall() < until_wall_s
+        return why if fresh else None
 
     # -- shutdown -------------------------------------------------------------------------
     def close(self) -> None:

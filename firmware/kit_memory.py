@@ -29,17 +29,18 @@ from typing import Any
 from firmware import limits as L
 from firmware.clock import Clock
 from firmware.control import PadModel
+from firmware.records import Records
 from firmware.safety.dose import DoseBook
 from firmware.safety.profile import PadProfile, SensorModel
-from firmware.store import Store
 from firmware.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
 
 class KitMemory:
-    def __init__(self, store: Store, supervisor: Supervisor, clock: Clock) -> None:
-        self.store = store
+    def __init__(self, records: Records, supervisor: Supervisor, clock: Clock) -> None:
+        self.records = records
+        self.store = records.store
         self.supervisor = supervisor
         self.clock = clock
 
@@ -48,14 +49,16 @@ class KitMemory:
         """The last day's dose and the stored profile into the supervisor; the profile into
         the control law too (when it takes one)."""
         wall_s = self.clock.wall()
-        self.supervisor.dose = DoseBook(self.store.dose_since(wall_s - L.DOSE_WINDOW_S))
+        since = wall_s - L.DOSE_WINDOW_S
+        self.supervisor.dose = DoseBook(self.records.read(
+            "the day's dose", lambda: self.store.dose_since(since), []))
         profile = self.stored_profile()
         self.supervisor.set_profile(profile)
         if profile is not None:
             self.give_controller(controller, profile)
 
     def stored_profile(self) -> PadProfile | None:
-        row = self.store.load_profile()
+        row = self.records.read("the pad profile", self.store.load_profile, None)
         if row is None:
             return None
         try:
@@ -90,30 +93,37 @@ class KitMemory:
         when ``force``)."""
         wall_s = self.clock.wall()
         amount = self.supervisor.dose.take_pending(wall_s, force)
-        if amount is not None:
-            self.store.add_dose(wall_s, amount)
+        if amount is not None:  # kept if refused: a restart must still count it
+            self.records.write("the day's dose", lambda: self.store.add_dose(wall_s, amount),
+                               keep=True)
 
     def session_ended(self, controller: Any, healthy: bool) -> None:
         """The session's dose stored; the pad's profile stored after a first healthy one."""
         self.flush_dose(force=True)
         if not healthy or self.supervisor.profile.profile is not None:
             return
-        learnt = PadProfile.from_model(getattr(controller, "model", None))
+        learnt = PadProfile.from_model(getattr(controller, "learnt", None))
         profile = None if learnt is None else self.supervisor.profile.fit_profile(learnt)
         if profile is None:
             return  # nothing learnt, or not from a pad at rest: a later session stores it
-        self.store.save_profile(profile.as_dict())
+        saved = profile.as_dict()
+        self.records.write("the pad profile", lambda: self.store.save_profile(saved))
         self.supervisor.set_profile(profile)
         log.info("pad profile stored: %s", profile)
 
-    def reset_profile(self) -> None:
-        """Forget the pad (a new pad is fitted): the next healthy session stores anew."""
-        self.store.clear_profile()
+    def reset_profile(self) -> bool:
+        """Forget the pad (a new pad is fitted): the next healthy session stores anew.
+        False (nothing forgotten) if the store refused."""
+        written, _ = self.records.write("the profile reset", self.store.clear_profile)
+        if not written:
+            return False
         self.supervisor.set_profile(None)
         log.warning("pad profile reset: the next healthy session stores the pad anew")
+        return True
 
     def profile_status(self) -> dict[str, Any]:
         """The stored profile (what the kit judges by after its next boot, and now)."""
         profile = self.stored_profile()
         return {"profile": None if profile is None else profile.as_dict(),
-                "saved_at": (self.store.load_profile() or {}).get("saved_at")}
+                "saved_at": (self.records.read("the pad profile", self.store.load_profile, None)
+                             or {}).get("saved_at")}

@@ -1,13 +1,19 @@
 """``napekit run`` and ``napekit daemon``: the process around the firmware daemon.
 
 It reads the command line, builds the :class:`firmware.daemon.KitDaemon` (simulated off a
-Pi), tells systemd it is ready (``sd_notify``), and for ``napekit run`` starts the web as
-a child process (``python -m web``), prints the address a phone can open with its QR code,
-and stops both on Ctrl-C or SIGTERM, relay off.
+Pi; it takes the data folder's lock first, so a second kit on the same folder stops at
+once, non-zero, naming the first), tells systemd it is ready (``sd_notify``), and for
+``napekit run`` starts its children (:mod:`firmware.child`): the web, and the MQTT bridge
+when the config has ``[mqtt] enabled``. It prints the address a phone can open with its QR
+code once the page answers, restarts a child that dies, and stops them all on Ctrl-C or
+SIGTERM, relay off. A port already in use stops it non-zero with a clear message before
+anything is printed as running.
 
-The web ships in the same package as the firmware and is always started as a separate
-process: it talks to the daemon only over the control socket and holds no authority, so
-a crashed or flooded web cannot touch the heat.
+The web and the bridge ship in the same package as the firmware and are always started as
+separate processes: they talk to the daemon only over the control socket and hold no
+authority, so a crashed or flooded web, or a stalled broker, cannot touch the heat, and
+they die with the daemon. ``napekit daemon`` (the systemd unit) starts neither: on the Pi
+each has its own unit.
 
 Hazard: if the control loop dies the process exits non-zero, so systemd restarts it (and
 ``ExecStopPost`` forces the relay off in between).
@@ -17,25 +23,37 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import math
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import segno
 
+from firmware.child import TiedChild
+from firmware.clock import RealClock
 from firmware.config import load_config
 from firmware.daemon import KitDaemon
+from firmware.errors import NapekitError
 from firmware.pins import is_raspberry_pi
 
 log = logging.getLogger("napekit")
+
+WEB_READY_TIMEOUT_S = 30.0  # the page must answer this soon after the web starts
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+
+
+class LaunchError(NapekitError):
+    """``napekit run`` cannot start as asked (the port is taken, the page never came up)."""
 
 
 # -- systemd notify ---------------------------------------------------------------------------
@@ -104,37 +122,59 @@ def run(args: argparse.Namespace) -> int:
     with_web = args.command == "run"
     base_url = phone_url(args.host, args.port) if with_web else None
     notify = systemd_notifier()
-    daemon = build_daemon(args, notify=notify, base_url=base_url)
-    web: subprocess.Popen[bytes] | None = None
+    daemon = build_daemon(args, notify=notify, base_url=base_url)  # the data-folder lock
+    children: list[TiedChild] = []  # stopped in this order: the bridge says "offline" first
     try:
+        if with_web:
+            check_port_free(args.host, args.port)
         daemon.start()
         if notify:
             notify("READY=1")
-        if base_url is not None:
-            web = _start_web(args, daemon)
-            print(f"napekit is running{' (simulation)' if daemon.sim else ''}: open {base_url}",
-                  flush=True)
-            _print_qr(base_url)
-            print("Press Ctrl-C to stop.", flush=True)
-        return _supervise(daemon, web, stop)
+        if with_web:
+            children += _start_mqtt(args, daemon)
+            web = _start_web(args, daemon, stop)
+            if web is None:
+                return 0 if stop.is_set() else 1
+            children.append(web)
+        return _supervise(daemon, children, stop)
     finally:
-        _stop_web(web)
+        for child in children:
+            child.stop()
         daemon.stop()
         print("napekit stopped; heat is off.", flush=True)
 
 
-def _supervise(daemon: KitDaemon, web: subprocess.Popen[bytes] | None,
-               stop: threading.Event) -> int:
-    """Wait for a signal; 1 if the control loop died (systemd restarts the service)."""
+def _supervise(daemon: KitDaemon, children: list[TiedChild], stop: threading.Event) -> int:
+    """Wait for a signal, restarting a child that dies; 1 if the control loop died
+    (systemd restarts the service)."""
     while not stop.is_set():
         stop.wait(0.5)
-        if web is not None and web.poll() is not None:
-            log.error("the web process exited (%s); stopping", web.returncode)
+        if stop.is_set():
             break
         if not daemon.loop_alive:
             log.error("the control loop stopped; exiting so the service restarts")
             return 1
+        for child in children:
+            child.watch()
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """LaunchError, saying what to do, when ``host:port`` cannot be listened on (the web
+    would fail the same way a moment later, after the kit said it was running)."""
+    if not 0 < port < 65536:
+        raise LaunchError(f"--port must be 1 to 65535, not {port}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise LaunchError(f"port {port} on {host} is already in use (another napekit "
+                                  "or another program); stop it, or choose another port "
+                                  f"with --port (make run PORT=...)") from None
+            raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def phone_url(host: str, port: int) -> str:
@@ -148,21 +188,96 @@ def phone_url(host: str, port: int) -> str:
     return f"http://{shown}" + ("" if port == 80 else f":{port}")
 
 
-def _start_web(args: argparse.Namespace, daemon: KitDaemon) -> subprocess.Popen[bytes]:
-    """The web (:mod:`web.cli`) as its own process on the daemon's socket."""
-    cmd = [sys.executable, "-m", "web", "--socket", str(daemon.server.path),
-           "--host", args.host, "--port", str(args.port)]
-    return subprocess.Popen(cmd)
+def _start_mqtt(args: argparse.Namespace, daemon: KitDaemon) -> list[TiedChild]:
+    """The MQTT bridge as its own process on the daemon's socket, when the config has
+    ``[mqtt] enabled``; nothing otherwise."""
+    if not daemon.kit.config.mqtt.enabled:
+        return []
+    bridge_args = ["--socket", str(daemon.server.path)]
+    if args.config is not None:
+        bridge_args += ["--config", str(Path(args.config).resolve())]
+    bridge = TiedChild("mqtt", bridge_args, RealClock())
+    bridge.start()
+    return [bridge]
 
 
-def _stop_web(web: subprocess.Popen[bytes] | None) -> None:
-    if web is None or web.poll() is not None:
-        return
-    web.terminate()
+def _start_web(args: argparse.Namespace, daemon: KitDaemon,
+               stop: threading.Event) -> TiedChild | None:
+    """The web as its own process on the daemon's socket; the address is printed once the
+    page answers. None (the web stopped) if it never did."""
+    web_args = ["--socket", str(daemon.server.path), "--host", args.host,
+                "--port", str(args.port)]
+    probe = _probe_url(args.host, args.port)
+    web = TiedChild("web", web_args, RealClock(), ready=lambda: http_ok(probe))
+    web.start()
+    if not web.wait_ready(WEB_READY_TIMEOUT_S, stop):
+        web.stop()
+        if not stop.is_set():
+            print(f"napekit: the web page did not come up on {args.host}:{args.port} (see "
+                  "the lines above); stopping, heat is off.", file=sys.stderr, flush=True)
+        return None
+    _print_address(args.host, args.port, daemon.sim)
+    return web
+
+
+def http_ok(url: str) -> bool:
+    """Whether ``url`` answers 200 now (the web's ``/healthz``)."""
     try:
-        web.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        web.kill()
+        with _OPENER.open(url, timeout=1.0) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+
+
+def _probe_url(host: str, port: int) -> str:
+    """A /healthz this machine can reach for a web listening on ``host``."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/healthz"
+
+
+def lan_address() -> str | None:
+    """This machine's address on the home network (the route out), or None. A UDP
+    socket's connect sends nothing; it only picks the interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: never a real host
+            address = str(sock.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith(("127.", "0.")) else address
+
+
+def address_lines(host: str, port: int, sim: bool) -> tuple[list[str], str | None]:
+    """What to tell a person about where the page is, and the URL for the QR code (None
+    when a phone cannot reach the page)."""
+    running = f"napekit is running{' (simulation)' if sim else ''}"
+    suffix = "" if port == 80 else f":{port}"
+    if host in ("127.0.0.1", "::1", "localhost"):
+        return ([f"{running}: open http://localhost{suffix} on this computer.",
+                 "A phone cannot reach this address: to use the kit from a phone on your "
+                 "network, start it with `make run HOST=0.0.0.0` (or `napekit run --host "
+                 "0.0.0.0`)."], None)
+    if host in ("", "0.0.0.0", "::"):
+        local = phone_url(host, port)
+        lan = lan_address()
+        if lan is None:
+            return [f"{running}: open {local} on a phone on the same network"], local
+        url = f"http://{lan}{suffix}"
+        return [f"{running}: open {url} (or {local}) on a phone on the same network"], url
+    url = phone_url(host, port)
+    return [f"{running}: open {url}"], url
+
+
+def _print_address(host: str, port: int, sim: bool) -> None:
+    lines, qr_url = address_lines(host, port, sim)
+    for line in lines:
+        print(line, flush=True)
+    if qr_url is not None:
+        _print_qr(qr_url)
+    print("Press Ctrl-C to stop.", flush=True)
 
 
 def _print_qr(url: str) -> None:

@@ -100,7 +100,8 @@ class Scenario:
 
 
 def _number(where: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not (isinstance(value, int) or math.isfinite(value)):  # no float() of 10**400
         raise ScenarioError(where, f"must be a number, got {value!r}")
     if value < lo or (lo_open and value == lo) or value > hi:
         low = f"more than {lo:g}" if lo_open else f"at least {lo:g}"

@@ -1,8 +1,13 @@
-"""One session's state machine: idle → preheat → warmup → ready → massage → done → idle.
+"""One session's state machine: idle → preheat → warmup → ready → massage → done → idle
+(the page's Heating → Warm-up → Ready → Massage → Done).
 
 It decides states and stages and when pacing cues sound; it never touches the relay. The
 kit asks :attr:`Session.heating` whether control may propose heat at all, and the
 supervisor vetoes independently. Timers run on the time passed in.
+
+A massage stage can be paused and resumed (:meth:`Session.pause`, :meth:`Session.resume`):
+its countdown and cues hold still, and resume where they stopped. Only a massage stage
+pauses: the heating states have their own safety timers, so pausing never touches heat.
 
 States are :class:`firmware.states.State`; which of them heat and which are a session
 under way is said there, once.
@@ -19,6 +24,18 @@ from firmware.settings import Settings
 from firmware.states import Fault, State
 
 DONE_HOLD_S = 5.0  # how long "done" shows before the kit is idle again
+
+# Why there is nothing to pause (or resume) in a state other than a massage stage.
+_NOT_IN_A_STAGE: dict[State, str] = {
+    State.IDLE: "no session is running",
+    State.PREHEAT: "the pad is heating, and heat is never paused (Stop ends the session, "
+                   "Skip heating goes on to the massage)",
+    State.WARMUP: "the pad is in its warm-up, and heat is never paused (Stop ends the "
+                  "session, Skip heating goes on to the massage)",
+    State.READY: "the massage has not started yet",
+    State.DONE: "the session is over",
+    State.FAULT: "a fault is latched",
+}
 
 
 class SessionEffects(Protocol):
@@ -46,6 +63,10 @@ class Session:
         self.stage_started_s = now_s
         self.pause_until_s: float | None = None  # between stages (auto-advance)
         self.waiting = False  # stage over, auto-advance off: waiting for a press
+        self.paused_at_s: float | None = None  # a massage stage on hold since then
+        # When what a press acts on last changed (a state, a stage, a pause or a resume):
+        # a press made before this was meant for what came before.
+        self.changed_s = now_s
         self._cues: list[_Cue] = []
         self.stages_reached: list[str] = []
 
@@ -70,13 +91,38 @@ class Session:
         stage = self.routine.stages[index]
         return float(self.settings.stage_s.get(stage.id, stage.duration_s))
 
+    @property
+    def paused(self) -> bool:
+        """Whether a massage stage is on hold (its countdown and cues stand still)."""
+        return self.paused_at_s is not None
+
+    def why_not_pause(self) -> str | None:
+        """Why :meth:`pause` would be refused now, in words for the person; None: it
+        would not. A stage pauses while it runs, or in the short break after it."""
+        if self.state != State.MASSAGE:
+            return f"pause works in a massage stage: {_NOT_IN_A_STAGE[self.state]}"
+        if self.paused:
+            return "the stage is already paused"
+        if self.waiting:
+            return "this stage's time is up, so there is nothing to pause: Next goes on"
+        return None
+
+    def why_not_resume(self) -> str | None:
+        """Why :meth:`resume` would be refused now; None: it would not."""
+        if self.state != State.MASSAGE:
+            return f"nothing is paused: {_NOT_IN_A_STAGE[self.state]}"
+        if not self.paused:
+            return "nothing is paused: the stage is running"
+        return None
+
     def remaining_s(self, now_s: float) -> float | None:
         if self.state == State.WARMUP:
             return max(0.0, self.settings.hold_min * 60.0 - (now_s - self.since_s))
         if self.state == State.MASSAGE and self.stage_index is not None:
             if self.waiting or self.pause_until_s is not None:
                 return 0.0
-            left = self.stage_duration_s(self.stage_index) - (now_s - self.stage_started_s)
+            at_s = now_s if self.paused_at_s is None else self.paused_at_s
+            left = self.stage_duration_s(self.stage_index) - (at_s - self.stage_started_s)
             return max(0.0, left)
         return None
 
@@ -84,10 +130,12 @@ class Session:
     def _enter(self, state: State, now_s: float, reason: str | None = None) -> None:
         self.state = state
         self.since_s = now_s
+        self.changed_s = now_s
         if state != State.MASSAGE:
             self.stage_index = None
             self.pause_until_s = None
             self.waiting = False
+            self.paused_at_s = None
             self._cues = []
         self.fx.state_changed(state, self.stage, reason)
 
@@ -115,6 +163,31 @@ class Session:
             self._advance(now_s, "skipped")
             return True
         return False
+
+    def pause(self, now_s: float) -> bool:
+        """Hold the massage stage's countdown and cues (the buzzer confirms). False, and
+        nothing changes, when :meth:`why_not_pause` says why not."""
+        if self.why_not_pause() is not None:
+            return False
+        self.paused_at_s = now_s
+        self.changed_s = now_s
+        self.fx.play("pause")
+        return True
+
+    def resume(self, now_s: float) -> bool:
+        """Go on with a paused stage where it stopped: its countdown, its cues and the break
+        after it all move later by the time it was paused. False when nothing is paused."""
+        if self.paused_at_s is None:
+            return False
+        held_s = max(0.0, now_s - self.paused_at_s)
+        self.paused_at_s = None
+        self.changed_s = now_s
+        self.stage_started_s += held_s
+        self._cues = [_Cue(c.at_s + held_s, c.pattern) for c in self._cues]
+        if self.pause_until_s is not None:
+            self.pause_until_s += held_s
+        self.fx.play("resume")
+        return True
 
     def stop(self, now_s: float, reason: str = "stopped") -> bool:
         """What a long press does: end the session, heat off, back to idle."""
@@ -152,6 +225,7 @@ class Session:
         self.stage_started_s = now_s
         self.pause_until_s = None
         self.waiting = False
+        self.paused_at_s = None
         stage = self.routine.stages[index]
         self.stages_reached.append(stage.id)
         self._cues = [_Cue(now_s + at, p)
@@ -195,7 +269,7 @@ class Session:
             self._enter(State.WARMUP, now_s)
 
     def _tick_massage(self, now_s: float) -> None:
-        if self.stage_index is None:
+        if self.stage_index is None or self.paused:
             return
         if self.pause_until_s is not None:
             if now_s >= self.pause_until_s - 1e-9:
@@ -221,6 +295,8 @@ class Session:
     def next_deadline_s(self) -> float | None:
         """The next time something is due without any input (for exact scheduling)."""
         if self.state == State.MASSAGE and self.stage_index is not None:
+            if self.paused:
+                return None
             if self.pause_until_s is not None:
                 return self.pause_until_s
             if self.waiting:

@@ -38,8 +38,12 @@ def default_settings(routine: Routine) -> Settings:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) \
-        and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float (400 digits): not a setting
+        return False
 
 
 def target_cap_text(target_max_c: float) -> str:

@@ -402,14 +402,47 @@ class Supervisor:
         return None
 
     # -- clearing -------------------------------------------------------------------------
-    def cause_gone(self) -> bool:
+    def cause_gone(self, powered: bool | None = None) -> bool:
         """Whether a latched fault may be cleared: every sensor valid, the pad cool and not
         rising, the relay off and (with feedback) the supply off."""
+        return self.clear_refusal(powered) is None
+
+    def clear_refusal(self, powered: bool | None = None) -> str | None:
+        """Why a latched fault may not be cleared now, in words for the person (what the
+        kit sees and what it waits for); ``None`` when it may. ``powered`` overrides the
+        supply feedback last judged (None: use it): a pad still powered never clears."""
+        if powered is None:
+            powered = bool(self.supply is not None and self.powered)
+        if powered:
+            return ("the pad's supply is still on although the kit switched it off: unplug "
+                    "it; the fault clears once the supply is off and the pad has cooled")
+        if self._relay_was_on:
+            return "the relay is still switched on"
         now_s = self._last_s
-        return (all(w.healthy_now(now_s) for w in self.watches)
-                and self.temp_c is not None and self.temp_c < L.FAULT_CLEAR_BELOW_C
-                and not self._relay_was_on and not self.runaway.rising()
-                and not (self.supply is not None and self.powered))
+        for watch in self.watches:
+            if watch.healthy_now(now_s):
+                continue
+            name = "the thermistor" if len(self.watches) == 1 else f"thermistor {watch.index}"
+            if watch.last_c is None:
+                return (f"the kit has no temperature reading yet from {name}: check it "
+                        "and its wires")
+            if watch.bad_in_row:
+                return (f"{name} reads out of range (disconnected or shorted): check its "
+                        "wires; the fault clears once it reads a temperature again")
+            silent_s = now_s - watch.last_valid_s
+            source = "" if len(self.watches) == 1 else f" from {name}"
+            return (f"no temperature reading has come{source} for {silent_s:.1f} s: check "
+                    f"{name} and the MCP3008 wiring")
+        temp = self.temp_c
+        if temp is None:
+            return "the kit has no temperature reading yet: check the thermistor and its wires"
+        below = f"{L.FAULT_CLEAR_BELOW_C:g} °C"
+        if temp >= L.FAULT_CLEAR_BELOW_C:
+            return f"the pad is {temp:.1f} °C; it clears once below {below} and steady"
+        if self.runaway.rising():
+            return (f"the pad is {temp:.1f} °C and still warming; it clears once it is below "
+                    f"{below} and steady")
+        return None
 
     def reset_tracking(self, now_s: float) -> None:
         """After a fault is cleared: start the windows afresh."""

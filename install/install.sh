@@ -19,7 +19,8 @@
 #   2. apt: python3-venv, python3-lgpio, avahi-daemon, only those missing (NAPEKIT_NO_APT=1
 #      skips this)
 #   3. system users: napekit (groups gpio, spi) for the firmware daemon; napekit-web for
-#      the web, which reaches only the control socket (through the unit's group napekit)
+#      the web and napekit-mqtt for the MQTT bridge, which reach only the control socket
+#      (through their units' group napekit)
 #   4. stops the running units (upgrade: the heat goes off, the daemon comes back idle)
 #   5. [files] /opt/napekit: a virtual environment with the system site packages (Pi OS's
 #      python3-lgpio where no wheel fits) and napekit installed into it by pip.
@@ -33,14 +34,17 @@
 #      the boot-safe relay line gpio=PIN=op,dl (active-high) or dh (active-low), from the
 #      effective config, in one marked block (firmware/bootconfig.py); idempotent
 #  10. [files] the systemd units and the avahi service file; then daemon-reload, enable,
-#      (re)start, and the URL and a QR code to open on the phone
+#      (re)start, and the URL and a QR code to open on the phone. napekit-mqtt.service is
+#      always installed, but enabled and started only when the config has [mqtt] enabled
+#      (and disabled when it no longer has); its password_file is made readable by the
+#      bridge's user alone (root:napekit-mqtt, 0640)
 set -eu
 
 FORCE=${NAPEKIT_FORCE:-}
 for arg in "$@"; do
     case $arg in
         --force) FORCE=1 ;;
-        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) printf 'napekit install: unknown option %s (try --help)\n' "$arg" >&2; exit 2 ;;
     esac
 done
@@ -134,11 +138,16 @@ if ! staged; then
             --shell /usr/sbin/nologin --comment "napekit web (phone page)" napekit-web
         say "created the system user napekit-web"
     fi
+    if ! getent passwd napekit-mqtt >/dev/null; then
+        useradd --system --user-group --home-dir /nonexistent --no-create-home \
+            --shell /usr/sbin/nologin --comment "napekit MQTT bridge" napekit-mqtt
+        say "created the system user napekit-mqtt"
+    fi
 fi
 
 # 4. stop what runs (an upgrade) ---------------------------------------------------------
 if ! staged && command -v systemctl >/dev/null 2>&1; then
-    for unit in napekit-web.service napekit.service; do
+    for unit in napekit-mqtt.service napekit-web.service napekit.service; do
         if systemctl is-active --quiet "$unit" 2>/dev/null; then
             say "stopping $unit for the upgrade (heat off)"
             systemctl stop "$unit"
@@ -266,7 +275,7 @@ fi
 
 # 10. units, avahi ---------------------------------------------------------------------------
 mkdir -p "$D/etc/systemd/system" "$D/etc/avahi/services"
-for unit in napekit.service napekit-web.service; do
+for unit in napekit.service napekit-web.service napekit-mqtt.service; do
     cp "$SRC/firmware/systemd/$unit" "$D/etc/systemd/system/$unit.tmp"
     chmod 0644 "$D/etc/systemd/system/$unit.tmp"
     mv "$D/etc/systemd/system/$unit.tmp" "$D/etc/systemd/system/$unit"
@@ -274,6 +283,19 @@ done
 cp "$SRC/firmware/systemd/napekit.avahi.service" "$D/etc/avahi/services/napekit.service.tmp"
 chmod 0644 "$D/etc/avahi/services/napekit.service.tmp"
 mv "$D/etc/avahi/services/napekit.service.tmp" "$D/etc/avahi/services/napekit.service"
+
+# MQTT: the bridge's unit runs only when the config turns MQTT on.
+MQTT_ON=$(srcpy -c 'import sys
+from firmware.config import load_config
+print("yes" if load_config(sys.argv[1]).mqtt.enabled else "")' "$D$CONF")
+MQTT_PASS=$(srcpy -c 'import sys
+from firmware.config import load_config
+print(load_config(sys.argv[1]).mqtt.password_file)' "$D$CONF")
+if [ -n "$MQTT_ON" ]; then
+    say "MQTT is on in $CONF: the MQTT bridge (napekit-mqtt.service) runs with the kit"
+else
+    say "MQTT is off in $CONF: the MQTT bridge (napekit-mqtt.service) stays disabled"
+fi
 
 if staged; then
     say "staged: units in $D/etc/systemd/system, avahi in $D/etc/avahi/services," \
@@ -285,7 +307,7 @@ fi
 if [ -z "$ON_PI" ]; then
     warn "not a Raspberry Pi: the units are installed but not enabled or started." \
          "Start them by hand if this machine has the kit's GPIO:" \
-         "sudo systemctl enable --now napekit napekit-web"
+         "sudo systemctl enable --now napekit napekit-web (and napekit-mqtt for MQTT)"
     if command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload 2>/dev/null || true; fi
 elif command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl daemon-reload
@@ -293,7 +315,23 @@ elif command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl restart napekit.service napekit-web.service \
         || warn "a unit did not start; see: journalctl -u napekit -u napekit-web -b"
     systemctl try-reload-or-restart avahi-daemon.service 2>/dev/null || true
-    for unit in napekit.service napekit-web.service; do
+    running="napekit.service napekit-web.service"
+    if [ -n "$MQTT_ON" ]; then
+        if [ -n "$MQTT_PASS" ] && [ -f "$MQTT_PASS" ]; then
+            # The bridge's user alone may read the broker password (not the web's).
+            chown root:napekit-mqtt "$MQTT_PASS" && chmod 0640 "$MQTT_PASS"
+        elif [ -n "$MQTT_PASS" ]; then
+            warn "the MQTT password file $MQTT_PASS does not exist: write the password" \
+                 "on its first line, then: sudo make install"
+        fi
+        systemctl enable --quiet napekit-mqtt.service
+        systemctl restart napekit-mqtt.service \
+            || warn "the MQTT bridge did not start; see: journalctl -u napekit-mqtt -b"
+        running="$running napekit-mqtt.service"
+    else
+        systemctl disable --now --quiet napekit-mqtt.service 2>/dev/null || true
+    fi
+    for unit in $running; do
         if systemctl is-active --quiet "$unit"; then say "$unit is running"; else
             warn "$unit is not running: journalctl -u ${unit%.service} -b"; fi
     done
@@ -317,4 +355,4 @@ fi
 say "pair a phone: open the page, tap Pair, then hold the kit's button (or: sudo napekit pair)"
 [ -z "$REBOOT" ] || say "reboot once (sudo reboot) so SPI and the boot-safe relay line take effect"
 say "building the kit? keep it stopped while you wire and check it (hardware/README.md):" \
-    "sudo systemctl disable --now napekit napekit-web"
+    "sudo systemctl disable --now napekit napekit-web napekit-mqtt"

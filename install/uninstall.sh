@@ -38,7 +38,7 @@ else
     [ "$(id -u)" = 0 ] || die "run it as root: sudo make uninstall"
 fi
 D=$DESTDIR
-UNITS="napekit-web.service napekit.service"
+UNITS="napekit-mqtt.service napekit-web.service napekit.service"
 systemd_up() { ! staged && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; }
 
 if systemd_up; then
@@ -59,7 +59,8 @@ say "removed the units, the avahi service file, /usr/local/bin/napekit and /opt/
 
 if systemd_up; then
     systemctl daemon-reload
-    systemctl reset-failed napekit.service napekit-web.service 2>/dev/null || true
+    # shellcheck disable=SC2086 # word splitting of the unit list is intended
+    systemctl reset-failed $UNITS 2>/dev/null || true
 fi
 
 BOOT=""
@@ -76,7 +77,7 @@ if [ -n "$PURGE" ]; then
             "if the relay stays wired"
     fi
     if ! staged; then
-        for user in napekit-web napekit; do
+        for user in napekit-mqtt napekit-web napekit; do
             if getent passwd "$user" >/dev/null; then
                 userdel "$user" && say "removed the system user $user"
             fi
@@ -92,7 +93,7 @@ if [ -n "$BOOT" ] && grep -q '^# >>> napekit' "$BOOT"; then
     say "  ${BOOT#"$D"}  the napekit block (SPI on; relay pin held off at power-on)"
 fi
 if ! staged; then
-    for user in napekit napekit-web; do
+    for user in napekit napekit-web napekit-mqtt; do
         if getent passwd "$user" >/dev/null; then say "  user $user"; fi
     done
 fi

@@ -241,11 +241,13 @@ try {
 """
 
 
-def new_context(browser, width: int, scheme: str, storage_state: dict | None = None):
-    """A phone-sized context; ``storage_state`` carries an earlier pairing's cookies."""
+def new_context(browser, width: int, scheme: str, storage_state: dict | None = None,
+                **options):
+    """A phone-sized context; ``storage_state`` carries an earlier pairing's cookies;
+    ``options`` go to Playwright (e.g. ``user_agent``)."""
     context = browser.new_context(viewport={"width": width, "height": 740},
                                   device_scale_factor=1, locale="en-GB", color_scheme=scheme,
-                                  storage_state=storage_state)
+                                  storage_state=storage_state, **options)
     context.set_default_timeout(15_000)
     context.add_init_script(CLS_OBSERVER)
     return context

@@ -18,6 +18,10 @@ FORBIDDEN = {
     "firmware.control_socket": ["firmware.kit", "gpiozero"],
     "firmware.session": ["gpiozero", "firmware.devices"],
     "firmware.pairing": ["gpiozero", "firmware.kit"],
+    # the MQTT bridge and the child runner are processes without GPIO or authority
+    "firmware.mqtt.service": ["gpiozero", "firmware.kit", "firmware.devices",
+                              "firmware.daemon", "firmware.supervisor", "firmware.control"],
+    "firmware.child": ["gpiozero", "firmware.kit", "firmware.daemon"],
 }
 
 CHECK = """

@@ -256,7 +256,8 @@ def test_no_sideways_scrolling_at_320px(kit: Kit, browser) -> None:
 
 def test_fault_shows_and_a_long_press_clears_it(kit: Kit, browser) -> None:
     """A thermistor wire cut while heating: heat off, the banner says why and how to clear
-    it; the virtual kit's long press clears it once the wire is back."""
+    it; a long press while the wire is still cut is refused and the kit says why (page and
+    virtual kit); the long press clears it once the wire is back."""
     context = browser.new_context(viewport=PHONE, device_scale_factor=1)
     context.set_default_timeout(15_000)
     page = context.new_page()
@@ -280,11 +281,18 @@ def test_fault_shows_and_a_long_press_clears_it(kit: Kit, browser) -> None:
         expect(page.locator("#btn-start")).to_be_disabled()
         page.evaluate("window.scrollTo(0, 0)")
         _shot(page, "19-fault")
+        # A long press while the wire is still cut: refused, and the kit says why.
+        page.locator("#sim-hold").click()
+        expect(page.locator("#fault-refused")).to_contain_text("out of range")
+        expect(page.locator("#sim-refused")).to_contain_text("out of range")
+        expect(page.locator("#state-word")).to_have_attribute("data-state", "fault")
+        _shot(page, "19b-fault-clear-refused")
         page.get_by_role("button", name="Remove all injected faults").click()
         expect(page.locator("#sim-faults")).to_have_text("none")
         page.locator("#sim-hold").click()
         expect(page.locator("#state-word")).to_have_attribute("data-state", "idle")
         expect(page.locator("#fault")).to_be_hidden()
+        expect(page.locator("#sim-refused")).to_be_hidden()
         assert watch.errors == []
     finally:
         context.close()

@@ -266,3 +266,14 @@ def test_passive_buzzer_plays_the_pattern_pitch_on_the_pwm_pin(sim_factory, clos
     player.update(0.8)
     assert pin.frequency is None
     assert pin.state == 0
+
+
+def test_every_pattern_differs_from_the_others_by_rhythm_alone():
+    """An active buzzer plays no pitch: each pattern must be told apart by its rhythm."""
+    rhythms = {name: tuple((tone > 0, round(d, 3)) for tone, d in segments)
+               for name, segments in PATTERNS.items()}
+    assert len(set(rhythms.values())) == len(rhythms)
+
+
+def test_pause_and_resume_have_patterns_of_their_own():
+    assert {"pause", "resume"} <= set(PATTERNS) and PATTERNS["pause"] != PATTERNS["resume"]

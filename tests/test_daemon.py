@@ -31,7 +31,7 @@ def test_status_over_the_socket(sim_daemon):
     (b"not json\n", None),
     (b"[1, 2]\n", "cmd"),
     (b'{"cmd": "settings", "args": [1]}\n', "args"),
-    (b'{"cmd": "settings", "args": {"target_c": NaN}}\n', None),
+    (b'{"cmd": "settings", "args": {"target_c": NaN}}\n', "target_c"),
     (b'{"cmd": "launch"}\n', "command"),
 ])
 def test_malformed_requests_get_an_error_line(sim_daemon, payload, field):

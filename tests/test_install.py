@@ -5,7 +5,8 @@
   there must be none.
 - ``systemd-analyze verify`` on the staged units (their ``/opt/napekit`` paths rewritten to
   the staged tree, so every ``Exec*=`` binary exists off a Pi) and the exposure from
-  ``systemd-analyze security --offline=yes`` (printed; web <= 2.5, firmware <= 4.5). Both
+  ``systemd-analyze security --offline=yes`` (printed; web <= 2.5, MQTT bridge <= 1.5,
+  firmware <= 4.5). Both
   skip, saying so, where systemd-analyze is missing (``apt-get install systemd``).
 - ``firmware.bootconfig``: the config.txt block, idempotent, both layouts, both polarities.
 - ``firmware.relay_off``: the pin at its OFF level on gpiozero's MockFactory.
@@ -44,6 +45,8 @@ UNINSTALL = ROOT / "install" / "uninstall.sh"
 UNITS = ROOT / "firmware" / "systemd"
 FIRMWARE_UNIT = UNITS / "napekit.service"
 WEB_UNIT = UNITS / "napekit-web.service"
+MQTT_UNIT = UNITS / "napekit-mqtt.service"
+SERVICE_UNITS = ("napekit.service", "napekit-web.service", "napekit-mqtt.service")
 AVAHI = UNITS / "napekit.avahi.service"
 
 # Commands that change the machine. In DESTDIR mode the installer must call none of them.
@@ -53,6 +56,7 @@ SYSTEM_COMMANDS = ("useradd", "groupadd", "usermod", "userdel", "groupdel", "sys
 # What a real install writes on the machine: none of it may appear or change in DESTDIR mode.
 SYSTEM_PATHS = ("/opt/napekit", "/etc/napekit", "/var/lib/napekit", "/usr/local/bin/napekit",
                 "/etc/systemd/system/napekit.service", "/etc/systemd/system/napekit-web.service",
+                "/etc/systemd/system/napekit-mqtt.service",
                 "/etc/avahi/services/napekit.service", "/boot/firmware/config.txt",
                 "/boot/config.txt", "/run/napekit")
 
@@ -145,7 +149,7 @@ def test_staged_install_is_fast_offline_and_touches_nothing_outside_destdir(inst
 @pytest.mark.slow
 def test_staged_layout(staged):
     dest, _ = staged
-    for unit in ("napekit.service", "napekit-web.service"):
+    for unit in SERVICE_UNITS:
         installed = dest / "etc/systemd/system" / unit
         assert installed.read_bytes() == (UNITS / unit).read_bytes()
         assert stat.S_IMODE(installed.stat().st_mode) == 0o644
@@ -297,6 +301,7 @@ def test_uninstall_removes_the_program_and_says_what_it_left(installer, tmp_path
     (dest / "var/lib/napekit/napekit.db").write_bytes(b"history")
     result = installer.run(UNINSTALL, dest)
     for gone in ("etc/systemd/system/napekit.service", "etc/systemd/system/napekit-web.service",
+                 "etc/systemd/system/napekit-mqtt.service",
                  "etc/avahi/services/napekit.service", "opt/napekit", "usr/local/bin/napekit"):
         assert not (dest / gone).exists(), gone
     assert (dest / "var/lib/napekit/napekit.db").read_bytes() == b"history"
@@ -406,6 +411,66 @@ def test_web_unit_depends_on_the_firmware_and_reaches_only_the_socket():
     assert set(service["RestrictAddressFamilies"].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
 
 
+def test_mqtt_unit_reaches_the_socket_and_the_home_network_only():
+    mqtt, firmware, web = _unit(MQTT_UNIT), _unit(FIRMWARE_UNIT), _unit(WEB_UNIT)
+    service = mqtt["Service"]
+    assert "napekit.service" in mqtt["Unit"]["Wants"].split()
+    assert "napekit.service" in mqtt["Unit"]["After"].split()
+    assert "Requires" not in mqtt["Unit"] and "BindsTo" not in mqtt["Unit"]  # outlives it
+    assert service["User"] == "napekit-mqtt"
+    assert service["User"] not in (firmware["Service"]["User"], web["Service"]["User"])
+    assert service["SupplementaryGroups"] == firmware["Service"]["Group"] == "napekit"
+    start = firmware["Service"]["ExecStart"]
+    for option in ("--socket", "--config"):
+        value = re.search(rf"{option} (\S+)", start).group(1)
+        assert f"{option} {value}" in service["ExecStart"], option
+    assert service["ExecStart"].startswith("/opt/napekit/bin/python -m firmware.mqtt ")
+    assert service["RestartPreventExitStatus"] == "2"
+    assert service["CapabilityBoundingSet"] == "" and service["AmbientCapabilities"] == ""
+    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict",
+                       "ProtectHome": "yes", "PrivateTmp": "yes", "PrivateDevices": "yes",
+                       "MemoryDenyWriteExecute": "yes", "IPAddressDeny": "any"}.items():
+        assert service[key] == value, key
+    assert set(service["RestrictAddressFamilies"].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
+    allowed = service["IPAddressAllow"].split()
+    assert "any" not in allowed and "localhost" in allowed and "192.168.0.0/16" in allowed
+
+
+def test_the_daemon_keeps_no_network_and_nothing_tells_to_open_it():
+    assert _unit(FIRMWARE_UNIT)["Service"]["PrivateNetwork"] == "yes"
+    readme = (ROOT / "README.md").read_text()
+    assert "PrivateNetwork=no" not in readme and "systemctl edit napekit`" not in readme
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("enabled, said", [
+    (True, "MQTT is on in /etc/napekit/napekit.toml: the MQTT bridge (napekit-mqtt.service) "
+           "runs with the kit"),
+    (False, "the MQTT bridge (napekit-mqtt.service) stays disabled")])
+def test_the_mqtt_unit_runs_only_when_the_config_turns_mqtt_on(installer, tmp_path, enabled,
+                                                                said):
+    dest = tmp_path / "dest"
+    (dest / "etc/napekit").mkdir(parents=True)
+    (dest / "etc/napekit/napekit.toml").write_text(
+        f"[mqtt]\nenabled = {'true' if enabled else 'false'}\n")
+    result = installer.run(INSTALL, dest)
+    assert said in result.stdout
+    assert (dest / "etc/systemd/system/napekit-mqtt.service").read_bytes() == \
+        MQTT_UNIT.read_bytes()
+    assert installer.recorded_calls() == []
+
+
+def test_the_installer_enables_the_mqtt_unit_only_under_mqtt_on():
+    """Read in the script: the enabling branch cannot run without root on a Pi."""
+    text = INSTALL.read_text()
+    guard = text.index('    if [ -n "$MQTT_ON" ]; then\n        if [ -n "$MQTT_PASS" ]')
+    enable = text.index("systemctl enable --quiet napekit-mqtt.service")
+    otherwise = text.index("systemctl disable --now --quiet napekit-mqtt.service")
+    assert guard < enable < otherwise
+    assert "napekit-mqtt.service" not in text[text.index("systemctl enable --quiet napekit."):
+                                              text.index("systemctl restart napekit.service")]
+
+
 def test_avahi_service_file_advertises_http_on_port_80():
     root = ET.fromstring(AVAHI.read_bytes())
     assert root.tag == "service-group"
@@ -418,7 +483,7 @@ def _verifiable_units(dest: Path, tmp: Path) -> list[Path]:
     """The staged units with /opt/napekit pointing into the staged tree, so that systemd
     finds every Exec*= binary on a machine that has no /opt/napekit."""
     out = []
-    for name in ("napekit.service", "napekit-web.service"):
+    for name in SERVICE_UNITS:
         text = (dest / "etc/systemd/system" / name).read_text()
         path = tmp / name
         path.write_text(text.replace("/opt/napekit/", f"{dest}/opt/napekit/"))
@@ -441,7 +506,7 @@ def test_units_pass_systemd_analyze_verify(staged, tmp_path):
 @needs_systemd_analyze
 def test_unit_exposure(capsys):
     figures = {}
-    for path in (FIRMWARE_UNIT, WEB_UNIT):
+    for path in (FIRMWARE_UNIT, WEB_UNIT, MQTT_UNIT):
         result = subprocess.run(
             ["systemd-analyze", "security", "--offline=yes", "--no-pager", str(path)],
             capture_output=True, text=True, timeout=60)
@@ -453,6 +518,7 @@ def test_unit_exposure(capsys):
             f"{name} {value}" for name, value in figures.items()))
     assert figures["napekit.service"] <= 4.5, figures
     assert figures["napekit-web.service"] <= 2.5, figures
+    assert figures["napekit-mqtt.service"] <= 1.5, figures
 
 
 @pytest.mark.slow

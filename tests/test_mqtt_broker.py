@@ -3,7 +3,9 @@
 The bridge's network side runs for real (paho's thread, the broker on loopback); its
 publishing is driven by the test through ``bridge.step()`` on a virtual clock, so the rate
 limit is exact. Where heat is concerned the kit is the real one (real Supervisor and
-HeatRelay on the simulated pad) behind the daemon harness, and the tests read the relay pin.
+HeatRelay on the simulated pad) behind the daemon harness, the bridge reaches it as its own
+process does, over the control socket (:func:`firmware.mqtt.service.daemon_link`), and the
+tests read the relay pin.
 """
 
 from __future__ import annotations
@@ -20,65 +22,22 @@ from firmware.config import MqttConfig
 from firmware.mqtt import start_bridge
 from firmware.mqtt.bridge import MqttBridge
 from firmware.mqtt.discovery import entity_configs
+from firmware.mqtt.service import daemon_link
 from firmware.mqtt.topics import Topics
 from firmware.states import Fault
 from tests.mosquitto import Mosquitto, Subscriber, wait_until
+from tests.mqtt_tools import STATUS, made_bridges, no_command, running_broker
 
 pytestmark = pytest.mark.slow
 
-STATUS = {"state": "idle", "stage": None, "remaining_s": None, "temp_c": 22.03,
-          "target_c": 40.0, "relay": False, "dose_cem43": 0.0, "fault": None}
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    mosquitto = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
-    yield mosquitto
-    mosquitto.stop()
-
-
-class Bridges:
-    """Makes bridges on their own topic prefix; stops them and the subscribers after."""
-
-    def __init__(self) -> None:
-        self.made: list[MqttBridge] = []
-        self.subscribers: list[Subscriber] = []
-
-    def make(self, port: int, status_fn, command_fn, clock=None, *, connect=True,
-             username: str = "", password: str | None = None, **options) -> MqttBridge:
-        topics = Topics(f"napekit/test-{uuid.uuid4().hex[:8]}", "homeassistant")
-        config = MqttConfig(enabled=True, host="127.0.0.1", port=port, username=username)
-        options.setdefault("reconnect_min_s", 0.1)
-        options.setdefault("reconnect_max_s", 0.5)
-        bridge = MqttBridge(config, topics, status_fn, command_fn, clock or VirtualClock(),
-                            password=password, **options)
-        self.made.append(bridge)
-        if connect:
-            bridge.connect()
-            assert bridge.connected.wait(10), "the bridge did not connect"
-        return bridge
-
-    def subscribe(self, port: int, *topics: str, **auth) -> Subscriber:
-        subscriber = Subscriber(port, *topics, **auth)
-        self.subscribers.append(subscriber)
-        return subscriber
-
-    def close(self) -> None:
-        for bridge in self.made:
-            bridge.stop()
-        for subscriber in self.subscribers:
-            subscriber.close()
+    yield from running_broker(tmp_path_factory)
 
 
 @pytest.fixture
 def bridges():
-    made = Bridges()
-    yield made
-    made.close()
-
-
-def no_command(name, args):
-    raise AssertionError(f"the kit must not be asked to {name}")
+    yield from made_bridges()
 
 
 def relay_pin_on(harness) -> bool:
@@ -189,12 +148,12 @@ def test_a_clean_stop_says_offline(broker, bridges):
     assert late.wait_for(lambda m: m.retain, what="availability").payload == b"offline"
 
 
-# -- commands, with the real kit ---------------------------------------------------------------
+# -- commands, with the real kit over its control socket ---------------------------------------
 
 
 def kit_bridge(bridges, broker, harness, command_fn=None) -> tuple[MqttBridge, Subscriber]:
-    bridge = bridges.make(broker.port, harness.kit.status, command_fn or harness.kit.command,
-                          harness.clock)
+    status_fn, socket_command = daemon_link(harness.socket_path)
+    bridge = bridges.make(broker.port, status_fn, command_fn or socket_command, harness.clock)
     answers = bridges.subscribe(broker.port, bridge.topics.result, bridge.topics.event)
     return bridge, answers
 
@@ -222,10 +181,11 @@ def test_stop_over_mqtt_stops_a_running_session_and_the_relay(broker, bridges, s
 def test_start_over_mqtt_is_refused_and_the_relay_stays_off(broker, bridges, sim_daemon,
                                                             payload, caplog):
     asked: list[str] = []
+    _, socket_command = daemon_link(sim_daemon.socket_path)
 
     def spy(name, args):
         asked.append(name)
-        return sim_daemon.kit.command(name, args)
+        return socket_command(name, args)
     bridge, answers = kit_bridge(bridges, broker, sim_daemon, spy)
     with caplog.at_level(logging.WARNING, logger="firmware.mqtt"):
         answers.publish(bridge.topics.command, payload)
@@ -245,8 +205,7 @@ def test_a_retained_stop_waiting_on_the_broker_does_not_stop_a_new_session(broke
     sim_daemon.kit.command("start")
     sim_daemon.advance(3.0)
     bridge = MqttBridge(MqttConfig(enabled=True, host="127.0.0.1", port=broker.port),
-                        Topics(prefix), sim_daemon.kit.status, sim_daemon.kit.command,
-                        sim_daemon.clock)
+                        Topics(prefix), *daemon_link(sim_daemon.socket_path), sim_daemon.clock)
     bridges.made.append(bridge)
     bridge.connect()
     assert bridge.connected.wait(10)

@@ -130,3 +130,30 @@ def test_the_readme_example_is_a_valid_config():
     example = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
     m = parse_config(tomllib.loads(example)).mqtt
     assert m.enabled and m.password_file == "/etc/napekit/mqtt.pass"
+
+
+# -- napekit mqtt, before it reaches a broker ----------------------------------------------------
+
+
+def test_napekit_mqtt_with_mqtt_off_has_nothing_to_do_and_exits_0(tmp_path, capsys):
+    config = tmp_path / "napekit.toml"
+    config.write_text("[mqtt]\nenabled = false\n")
+    assert main(["mqtt", "--config", str(config)]) == 0
+    assert "MQTT is off" in capsys.readouterr().out
+
+
+def test_napekit_mqtt_with_a_bad_config_exits_2_naming_the_key(tmp_path, capsys):
+    config = tmp_path / "napekit.toml"
+    config.write_text("[mqtt]\nenabled = true\nport = 0\n")
+    assert main(["mqtt", "--config", str(config)]) == 2
+    assert "mqtt.port" in capsys.readouterr().err
+
+
+def test_napekit_mqtt_with_an_unreadable_password_file_exits_2(tmp_path, caplog):
+    config = tmp_path / "napekit.toml"
+    missing = tmp_path / "nope.pass"
+    config.write_text(f'[mqtt]\nenabled = true\nusername = "kit"\n'
+                      f'password_file = "{missing}"\n')
+    with caplog.at_level(logging.ERROR, logger="firmware.mqtt"):
+        assert main(["mqtt", "--config", str(config)]) == 2
+    assert "MQTT is off" in caplog.text and str(missing) in caplog.text

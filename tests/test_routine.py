@@ -254,3 +254,15 @@ def test_load_routine_with_invalid_toml_is_refused(tmp_path):
     path.write_text("[[stages]\nid = ", encoding="utf-8")
     with pytest.raises(RoutineError, match="not valid TOML"):
         load_routine(path)
+
+
+def test_default_routine_names_the_phases_as_the_page_does():
+    """One vocabulary: Heating -> Warm-up -> Ready -> Massage -> Done."""
+    titles = [DEFAULT.phases[p]["title"] for p in ("preheat", "warmup", "ready")]
+    assert titles == ["Heating", "Warm-up", "Ready"]
+
+
+def test_default_ready_text_names_the_button_and_the_page_start():
+    ready = DEFAULT.phases["ready"]["instruction"]
+    assert "kit's button" in ready and "Start massage" in ready
+    assert "(or Start)" not in ready

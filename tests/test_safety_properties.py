@@ -94,7 +94,7 @@ class KitSafety(RuleBasedStateMachine):
             self.check_heat()
         self.sim.release_button()
 
-    @rule(name=st.sampled_from(["start", "next", "stop"]))
+    @rule(name=st.sampled_from(["start", "next", "stop", "pause", "resume"]))
     def phone_command(self, name):
         with contextlib.suppress(CommandError):
             self.kit.command(name)

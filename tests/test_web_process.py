@@ -121,3 +121,93 @@ def test_napekit_run_sim_over_http(short_tmp):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+
+
+def start_kit(short_tmp, port: int, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("NAPEKIT_SOCKET", None)
+    env.pop("NAPEKIT_DATA_DIR", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "firmware", "run", "--sim", "--host", "127.0.0.1",
+         "--port", str(port), "--data-dir", str(short_tmp / "data"), *extra],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
+
+
+def pair_by_the_virtual_button(base: str) -> str:
+    status, pairing = http(base, "POST", "/api/pairing")
+    assert status == 200, pairing
+    assert http(base, "POST", "/api/sim/button", {"action": "hold"}) == (200, {"ok": True})
+    approved = wait_for(
+        lambda: (lambda r: r if r["status"] == "approved" else None)(
+            http(base, "GET", f"/api/pairing/{pairing['id']}")[1]),
+        10, "pairing approval")
+    return approved["token"]
+
+
+@pytest.mark.slow
+def test_stop_is_answered_within_2_s_while_200_slow_connections_are_open(short_tmp):
+    """200 slow clients (idle, trickled headers, trickled bodies) from 20 other addresses
+    that reconnect whenever they are cut: the phone's Stop still comes back within 2 s,
+    each time, and stops the heat; nothing the slow clients sent changed anything."""
+    from bench.web_attack import SlowCrowd
+
+    port = free_port()
+    proc = start_kit(short_tmp, port)
+    base = f"http://127.0.0.1:{port}"
+    crowd = None
+    try:
+        wait_for(lambda: http(base, "GET", "/healthz")[1].get("daemon"), 20, "/healthz")
+        token = pair_by_the_virtual_button(base)
+        before = http(base, "GET", "/api/settings", token=token)[1]
+        crowd = SlowCrowd(port, count=200, addresses=20, token=token).start()
+        # In full swing: the first trickling requests have been cut at their deadline
+        # (and opened again at once).
+        wait_for(lambda: crowd.answers.get(408), 20, "the slow requests' deadline")
+        for _ in range(3):
+            status, started = http(base, "POST", "/api/session/start", {}, token,
+                                   timeout_s=10)
+            assert status == 200 and started["state"] == "preheat", started
+            began = time.monotonic()
+            status, stopped = http(base, "POST", "/api/session/stop", {}, token,
+                                   timeout_s=10)
+            took_s = time.monotonic() - began
+            assert status == 200 and stopped["state"] == "idle" and stopped["relay"] is False
+            assert took_s < 2.0, f"Stop took {took_s:.2f} s"
+        assert http(base, "GET", "/api/settings", token=token)[1] == before
+    finally:
+        summary = crowd.stop() if crowd is not None else None
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+    assert summary["opened_in_all"] > 200 and summary["answers"].get(408)
+
+
+@pytest.mark.slow
+def test_the_real_server_answers_its_own_refusals_as_json(short_tmp):
+    """``napekit run``'s web (python -m web): waitress's refusals over raw sockets."""
+    from web.headers import CSP
+
+    port = free_port()
+    proc = start_kit(short_tmp, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: http(base, "GET", "/healthz")[1].get("daemon"), 20, "/healthz")
+        for head, status in ((b"Content-Length: 70000\r\n", 413),
+                             (b"Transfer-Encoding: gzip\r\n", 501),
+                             (b"Content-Length: 1x\r\n", 400)):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"PUT /api/settings HTTP/1.1\r\nHost: localhost\r\n"
+                             b"Content-Type: application/json\r\n" + head + b"\r\n")
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+            head_text, _, body = data.partition(b"\r\n\r\n")
+            assert head_text.split(b" ")[1] == str(status).encode(), data[:200]
+            assert b"Content-Type: application/json" in head_text
+            assert f"Content-Security-Policy: {CSP}".encode() in head_text
+            assert set(json.loads(body)) == {"error", "field"}
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)

@@ -21,13 +21,14 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
+from werkzeug.routing import BaseConverter
 
 from firmware.client import DaemonError, DaemonUnavailable
 from web import auth, daemon
 from web.auth import public
 from web.errors import ApiError
 from web.jsonbody import json_object, only_fields
-from web.ratelimit import RateLimiter, retry_after
+from web.ratelimit import RateLimiter, client_key, retry_after
 
 bp = Blueprint("api", __name__)
 
@@ -36,7 +37,15 @@ _PAIRING_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 LIMITERS = "napekit.limiters"
 
 
+class NotLinkConverter(BaseConverter):
+    """A path segment other than ``link``: ``GET /api/pairing/link`` is a wrong method on
+    the link endpoint (405), not the status of a pairing request named "link"."""
+
+    regex = r"(?!link$)[^/]+"
+
+
 def init_app(app: Flask, monotonic: Callable[[], float]) -> None:
+    app.url_map.converters["not_link"] = NotLinkConverter
     limit, window_s = app.config.get("PAIRING_RATE", (5, 60.0))
     app.extensions[LIMITERS] = {
         "pairing": RateLimiter(limit, window_s, monotonic),
@@ -46,7 +55,7 @@ def init_app(app: Flask, monotonic: Callable[[], float]) -> None:
 
 def _rate_limit(bucket: str) -> None:
     limiter: RateLimiter = current_app.extensions[LIMITERS][bucket]
-    wait_s = limiter.hit(request.remote_addr or "?")
+    wait_s = limiter.hit(client_key(request.remote_addr))
     if wait_s is not None:
         raise ApiError(429, "too many pairing requests from this address; try again in "
                             f"{retry_after(wait_s)} s", None, {"Retry-After": retry_after(wait_s)})
@@ -138,22 +147,44 @@ def routine():
 
 
 # -- pairing (no pairing needed, of course) ----------------------------------------------
+def _pairing_id(pairing_id: str) -> str:
+    if not _PAIRING_ID_RE.match(pairing_id):
+        raise ApiError(404, "no such pairing request", "id")
+    return pairing_id
+
+
+def _named(body: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """The optional ``name`` passed on as given: the daemon judges it (400 naming it)."""
+    if "name" in body:
+        args["name"] = body["name"]
+    return args
+
+
 @bp.post("/api/pairing")
 @public
 def pairing_request():
-    """Ask to pair: the kit beeps; a long press at the kit within 60 s approves."""
+    """Ask to pair: the kit beeps; a long press at the kit within 60 s approves it when it
+    is the only phone asking. The kit keeps one request per address (``client``)."""
     _rate_limit("pairing")
-    only_fields(json_object(required=False), ())
-    return jsonify(daemon.call("pair_request"))
+    body = json_object(required=False)
+    only_fields(body, ("name",))
+    return jsonify(daemon.call("pair_request",
+                               _named(body, {"client": request.remote_addr or ""})))
 
 
-@bp.get("/api/pairing/<pairing_id>")
+@bp.delete("/api/pairing/<not_link:pairing_id>")
+@public
+def pairing_cancel(pairing_id: str):
+    """Give up a request (its id is the proof), so it no longer counts at the kit."""
+    return jsonify(daemon.call("pair_cancel", {"id": _pairing_id(pairing_id)}))
+
+
+@bp.get("/api/pairing/<not_link:pairing_id>")
 @public
 def pairing_status(pairing_id: str):
-    """pending / approved (the token once, and the cookies with it) / expired."""
-    if not _PAIRING_ID_RE.match(pairing_id):
-        raise ApiError(404, "no such pairing request", "id")
-    result: dict[str, Any] = daemon.call("pair_status", {"id": pairing_id})
+    """pending / approved (the token once, and the cookies with it) / refused (why) /
+    expired."""
+    result: dict[str, Any] = daemon.call("pair_status", {"id": _pairing_id(pairing_id)})
     token = result.get("token")
     if not token:
         return jsonify(result)
@@ -169,12 +200,14 @@ def pairing_link():
     """Redeem a one-time link made by ``napekit pair`` on the kit's own terminal."""
     _rate_limit("link")
     body = json_object()
-    only_fields(body, ("secret",))
+    only_fields(body, ("secret", "name"))
     secret = body.get("secret")
     if not isinstance(secret, str) or not 1 <= len(secret) <= 256:
         raise ApiError(400, "secret must be the text after '#' in the pairing link", "secret")
-    token = daemon.call("pair_redeem", {"secret": secret})["token"]
-    response = jsonify({"status": "approved", "token": token, "csrf": auth.csrf_for(token)})
+    paired = daemon.call("pair_redeem", _named(body, {"secret": secret}))
+    token = paired["token"]
+    response = jsonify({"status": "approved", "token": token, "csrf": auth.csrf_for(token),
+                        "name": paired.get("name")})
     auth.set_cookies(response, token)
     return response
 
@@ -188,19 +221,33 @@ def csrf():
     return response
 
 
+def _phone_list(listed: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"phones": [dict(p, current=p.get("id") == g.phone.get("id")) for p in listed]}
+
+
 @bp.get("/api/phones")
 def phones():
-    listed = daemon.call("phones")["phones"]
-    return jsonify({"phones": [dict(p, current=p.get("id") == g.phone.get("id"))
-                               for p in listed]})
+    return jsonify(_phone_list(daemon.call("phones")["phones"]))
+
+
+@bp.patch("/api/phones/<int:phone_id>")
+def phone_rename(phone_id: int):
+    """Rename a paired phone; the daemon judges the name (400 naming it, nothing changed)."""
+    body = json_object()
+    only_fields(body, ("name",))
+    if "name" not in body:
+        raise ApiError(400, "name is required: the phone's new name", "name")
+    listed = daemon.call("rename_phone", {"id": _int_id(phone_id, "paired phone"),
+                                          "name": body["name"]})["phones"]
+    auth.cache().clear()  # the cached phone carries its old name
+    return jsonify(_phone_list(listed))
 
 
 @bp.delete("/api/phones/<int:phone_id>")
 def phone_revoke(phone_id: int):
     listed = daemon.call("revoke_phone", {"id": _int_id(phone_id, "paired phone")})["phones"]
     auth.cache().clear()  # revocation takes effect now, not when the cache runs out
-    response = jsonify({"phones": [dict(p, current=p.get("id") == g.phone.get("id"))
-                                   for p in listed]})
+    response = jsonify(_phone_list(listed))
     if phone_id == g.phone.get("id") and g.auth_via == "cookie":
         auth.clear_cookies(response)
     return response

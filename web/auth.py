@@ -3,6 +3,9 @@
 - A phone's token comes from the daemon at pairing (random, 256 bits, stored hashed by
   the daemon). It arrives as the ``napekit_token`` cookie (HttpOnly, SameSite=Strict,
   Path=/, Secure when the request was https) or as ``Authorization: Bearer <token>``.
+- A token whose phone was removed (revoked) gets 401 :data:`REVOKED` ("this phone was
+  removed from the kit; pair again"), not "not paired": the daemon keeps revoked token
+  hashes, so the phone's page can say what happened.
 - Every protected request is checked with the daemon's ``auth`` command. A positive
   answer is cached for ``AUTH_CACHE_S`` (2 s) at most, so a revocation anywhere takes
   effect within that; a revocation through this web clears the cache at once. Negative
@@ -18,8 +21,9 @@
   by ``GET /api/csrf``. Bearer requests need none: browsers never attach them by
   themselves.
 - Any request that changes anything and carries an ``Origin`` header (every browser
-  sends one on a cross-origin POST) must come from the origin it is addressed to, else
-  403: a page elsewhere cannot even ask to pair or press the virtual button.
+  sends one on a cross-origin POST) must come from the origin it is addressed to (the
+  same scheme, host and port; an Origin with a path is no origin), else 403: a page
+  elsewhere cannot even ask to pair or press the virtual button.
 
 Hazard: none of this can turn heat on. Authority over the heat stays with the daemon,
 which validates every command; this module only decides whether to pass one on.
@@ -33,13 +37,13 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, request
 
 from firmware.client import DaemonUnavailable
 from web import daemon
 from web.errors import ApiError
+from web.hosts import same_origin
 
 COOKIE = "napekit_token"
 CSRF_COOKIE = "napekit_csrf"
@@ -48,6 +52,7 @@ COOKIE_MAX_AGE_S = 400 * 24 * 3600  # the longest browsers keep a cookie
 AUTH_CACHE_S = 2.0
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 NOT_PAIRED = "not paired"
+REVOKED = "this phone was removed from the kit; pair again"
 EXTENSION = "napekit.auth"
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.~+/=]{16,256}$")
 
@@ -135,17 +140,25 @@ def _credentials() -> tuple[str | None, str | None]:
     return None, None
 
 
-def lookup(token: str) -> dict[str, Any] | None:
-    """The phone holding ``token``, or None (DaemonUnavailable if the kit is down)."""
+def check(token: str) -> tuple[dict[str, Any] | None, bool]:
+    """(the phone holding ``token`` or None, whether the token's phone was removed);
+    DaemonUnavailable if the kit is down."""
     if not _TOKEN_RE.match(token):
-        return None
+        return None, False
     phone = cache().get(token)
     if phone is not None:
-        return phone
-    phone = daemon.call("auth", {"token": token}).get("phone")
+        return phone, False
+    answer = daemon.call("auth", {"token": token})
+    phone = answer.get("phone")
     if phone:
         cache().put(token, phone)
-    return phone or None
+        return phone, False
+    return None, answer.get("revoked") is True
+
+
+def lookup(token: str) -> dict[str, Any] | None:
+    """The phone holding ``token``, or None (DaemonUnavailable if the kit is down)."""
+    return check(token)[0]
 
 
 def authenticate() -> dict[str, Any]:
@@ -153,11 +166,12 @@ def authenticate() -> dict[str, Any]:
     how, token = _credentials()
     if token is None:
         raise ApiError(401, NOT_PAIRED)
-    phone = lookup(token)
+    phone, revoked = check(token)
     if phone is None:
         if how == "cookie":
             g.clear_auth_cookies = True  # a stale cookie: forget it (see _after)
-        raise ApiError(401, NOT_PAIRED)
+        # A removed phone is told so (its page says it, rather than "pair" as if new).
+        raise ApiError(401, REVOKED if revoked else NOT_PAIRED)
     g.phone, g.token, g.auth_via = phone, token, how
     return phone
 
@@ -183,21 +197,10 @@ def _check_csrf(token: str) -> None:
 
 
 def _check_origin() -> None:
+    """Scheme, host and port of the Origin must be the request's own (web.hosts)."""
     origin = request.headers.get("Origin")
-    if origin is None:
-        return
-    host = (request.headers.get("Host") or "").strip().lower()
-    parts = urlsplit(origin.strip().lower())
-    if origin.strip().lower() == "null" or parts.scheme not in ("http", "https") \
-            or not host:
-        raise ApiError(403, "cross-site request refused", "Origin")
-    default_port = {"http": "80", "https": "443"}[parts.scheme]
-    netloc = parts.netloc
-    if netloc.endswith(f":{default_port}"):
-        netloc = netloc[: -len(default_port) - 1]
-    if host.endswith(f":{default_port}"):
-        host = host[: -len(default_port) - 1]
-    if netloc != host:
+    if origin is not None and not same_origin(origin, request.scheme,
+                                              request.headers.get("Host")):
         raise ApiError(403, "cross-site request refused", "Origin")
 
 

@@ -54,21 +54,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"napekit web: {problem}", file=sys.stderr)
         return 2
 
-    from waitress import create_server
-
     from web import create_app
+    from web.serve import create_server
 
     extra = list(args.allow_host)
     extra += [h for h in os.environ.get("NAPEKIT_ALLOWED_HOSTS", "").split(",") if h.strip()]
     app = create_app({"SOCKET": args.socket, "ALLOWED_HOSTS": extra,
                       "EVENTS_MAX_STREAMS": max(1, args.threads // 3)})
     try:
-        server = create_server(
-            app, host=args.host, port=args.port, threads=args.threads, ident="napekit",
-            # Flask answers bodies over 16 KB with a JSON 413. Waitress reads a whole body
-            # before the app sees it, so it refuses (413, plain text) anything over 64 KB
-            # itself: a flood of big bodies cannot fill the Pi's memory.
-            max_request_body_size=64 * 1024, connection_limit=200, channel_timeout=30)
+        # Bounded against idle and slow clients, waitress's own errors in JSON (web.serve).
+        # Flask answers bodies over 16 KB with a JSON 413; waitress reads a whole body
+        # before the app sees it and refuses anything over 64 KB itself, so a flood of big
+        # bodies cannot fill the Pi's memory.
+        server = create_server(app, host=args.host, port=args.port, threads=args.threads,
+                               ident="napekit")
     except OSError as exc:
         print(f"napekit web: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)

@@ -14,6 +14,9 @@ to names and addresses that are its own:
 
 Any port. Everything else gets 403 ``{"error": "host not allowed", "field": "Host"}``.
 Every lookup is defensive: a resolver that fails costs that source, never the check.
+
+:func:`same_origin` compares an ``Origin`` header with the request's own origin (scheme,
+host and port, default ports filled in), for the cross-site refusal in :mod:`web.auth`.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REFRESH_S = 10.0
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def parse_host(header: str) -> str | None:
@@ -58,6 +63,40 @@ def _bracketed_ipv6(header: str) -> str | None:
         return str(ipaddress.IPv6Address(host.split("%")[0]))
     except ValueError:
         return None
+
+
+Origin = tuple[str, str, int]  # scheme, host, port
+
+
+def _origin(scheme: str, netloc: str) -> Origin | None:
+    """(scheme, host, port) with the host normalised as parse_host does, or None."""
+    scheme = scheme.lower()
+    if scheme not in DEFAULT_PORTS or "@" in netloc:
+        return None
+    try:
+        port = urlsplit(f"//{netloc}").port
+    except ValueError:
+        return None
+    host = parse_host(netloc)
+    if host is None:
+        return None
+    return scheme, host, DEFAULT_PORTS[scheme] if port is None else port
+
+
+def same_origin(origin: str, scheme: str, host_header: str | None) -> bool:
+    """Whether an ``Origin`` header names the origin the request was addressed to: the
+    same scheme, host and port (a default port written out or not). An Origin is exactly
+    ``scheme://host[:port]`` (RFC 6454): one with a path, query, fragment or user is not
+    an origin and never matches; nor does ``null``."""
+    text = origin.strip()
+    if not text or any(c.isspace() for c in text) or text.endswith(("?", "#")):
+        return False
+    parts = urlsplit(text)
+    if parts.path or parts.query or parts.fragment:
+        return False
+    theirs = _origin(parts.scheme, parts.netloc)
+    ours = _origin(scheme, host_header or "")
+    return theirs is not None and theirs == ours
 
 
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -2,87 +2,32 @@
 
 A body must be ``application/json``, UTF-8, at most 16 KB (``MAX_CONTENT_LENGTH``), one
 JSON object, with no NaN / Infinity (nor a number so large it becomes infinite), no
-duplicate keys and no absurd nesting. Anything else is a 400 (or 413) naming the field
-where one can be named, raised before any command reaches the daemon, so a refused
-request changes nothing.
+integer beyond 64 bits, no duplicate keys and at most 32 levels of nesting (the same
+reader as the daemon's socket, :mod:`firmware.wire`). Anything else is a 400 (or 413)
+naming the field where one can be named, raised before any command reaches the daemon,
+so a refused request changes nothing.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
 from flask import current_app, request
 
+from firmware.wire import WireError, loads
 from web.errors import ApiError
 
 MAX_BODY_BYTES = 16 * 1024
 
 
-class _NotFinite:
-    """Stands in for NaN / Infinity while parsing so the refusal can name its field."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-class _Duplicate(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _parse_float(text: str) -> Any:
-    value = float(text)
-    return value if math.isfinite(value) else _NotFinite(text)
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Duplicate(key)
-        out[key] = value
-    return out
-
-
-def _find_not_finite(value: Any, path: str | None) -> tuple[str | None, str] | None:
-    if isinstance(value, _NotFinite):
-        return path, value.text
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = _find_not_finite(item, key if path is None else f"{path}.{key}")
-            if found:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _find_not_finite(item, f"{path or ''}[{i}]")
-            if found:
-                return found
-    return None
-
-
 def loads_strict(data: bytes) -> Any:
-    """Parse ``data`` strictly (see the module docstring); ApiError(400) if not allowed."""
+    """Parse ``data`` strictly (:func:`firmware.wire.loads`: no NaN or Infinity, no
+    integer beyond 64 bits, no duplicate keys, at most 32 levels deep); ApiError(400)
+    naming the field otherwise."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(400, "the body is not UTF-8") from None
-    try:
-        value = json.loads(text, parse_constant=_NotFinite, parse_float=_parse_float,
-                           object_pairs_hook=_pairs)
-    except _Duplicate as exc:
-        raise ApiError(400, f"field {exc.key!r} appears twice", exc.key) from None
-    except RecursionError:
-        raise ApiError(400, "the JSON is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, and integers too long to convert
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
-    found = _find_not_finite(value, None)
-    if found:
-        field, literal = found
-        raise ApiError(400, f"{literal} is not allowed: numbers must be finite", field)
-    return value
+        return loads(data)
+    except WireError as exc:
+        raise ApiError(400, exc.message, exc.field) from None
 
 
 def _has_body() -> bool:
@@ -108,7 +53,7 @@ def json_object(*, required: bool = True) -> dict[str, Any]:
     if charset not in ("utf-8", "utf8"):
         raise ApiError(400, "the body must be UTF-8", "Content-Type")
     data = request.get_data(cache=True)  # 413 from MAX_CONTENT_LENGTH if too long
-    if not data.strip():
+    if not data:  # absent; whitespace alone is not JSON
         if required:
             raise ApiError(400, "a JSON object is required as the body")
         return {}

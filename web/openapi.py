@@ -16,11 +16,11 @@ from flask import Blueprint, current_app, jsonify
 
 from firmware import __version__
 from firmware import limits as L
+from firmware.client import DaemonError, DaemonUnavailable
+from firmware.pairing import NAME_MAX_CHARS, NAME_PATTERN, REFUSALS
 from firmware.routine import STAGE_MAX_S, STAGE_MIN_S
-from firmware.sim_hw import FAULTS
-from firmware.sim_panel import DEFAULT_HOLD_S, FAULT_MAX_S, HOLD_MAX_S, HOLD_MIN_S
 from firmware.states import Fault, State
-from web import events
+from web import daemon, events, openapi_sim
 from web.auth import protected
 
 bp = Blueprint("openapi", __name__)
@@ -28,7 +28,6 @@ bp = Blueprint("openapi", __name__)
 # The vocabularies come from the firmware, never retyped here.
 STATES = [state.value for state in State]
 FAULT_CODES = [fault.value for fault in Fault]
-SIM_FAULTS = list(FAULTS)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -49,6 +48,7 @@ def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
 
 NUM = {"type": "number"}
 NULLABLE_NUM = {"type": ["number", "null"]}
+
 
 # The limits come from the firmware, never retyped here: the daemon enforces these.
 _SETTINGS_PROPERTIES = {
@@ -183,17 +183,29 @@ SCHEMAS: dict[str, Any] = {
                        "safety": {"type": "array", "items": {"type": "string"}},
                        "stages": {"type": "array", "items": {"type": "object"}}},
     },
+    "PhoneName": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_CHARS,
+                  "pattern": NAME_PATTERN,
+                  "description": "letters, digits, spaces, punctuation; no line breaks or "
+                                 "invisible characters, no space at either end"},
+    "PairingAsk": {"type": "object", "additionalProperties": False,
+                   "properties": {"name": _ref("PhoneName")}},
     "PairingRequest": {
         "type": "object", "required": ["id", "code", "expires_in_s"],
         "properties": {"id": {"type": "string"},
                        "code": {"type": "string", "pattern": "^[0-9]{4}$",
-                                "description": "compare with the page"},
-                       "expires_in_s": NUM},
+                                "description": "compare with the kit's terminal or panel"},
+                       "name": {"type": "string"}, "expires_in_s": NUM},
     },
     "PairingStatus": {
         "type": "object", "required": ["status"],
         "properties": {
-            "status": {"type": "string", "enum": ["pending", "approved", "expired"]},
+            "status": {"type": "string",
+                       "enum": ["pending", "approved", "refused", "expired"]},
+            "others": {"type": "integer", "description": "pending: other phones asking "
+                                                        "now (a long press refuses all)"},
+            "reason": {"type": "string", "enum": list(REFUSALS)},
+            "message": {"type": "string", "description": "refused: what to tell the person"},
+            "name": {"type": "string", "description": "approved: the phone's name"},
             "expires_in_s": NUM,
             "token": {"type": "string", "description": "only in the first approved answer"},
             "csrf": {"type": "string", "description": "with the token"},
@@ -201,13 +213,14 @@ SCHEMAS: dict[str, Any] = {
     },
     "PairingLink": {
         "type": "object", "required": ["secret"], "additionalProperties": False,
-        "properties": {"secret": {"type": "string", "maxLength": 256,
-                                  "description": "the part after '#' of the link"}},
+        "properties": {"secret": {"type": "string", "minLength": 1, "maxLength": 256,
+                                  "description": "the part after '#' of the link"},
+                       "name": _ref("PhoneName")},
     },
     "Paired": {
         "type": "object", "required": ["status", "token", "csrf"],
         "properties": {"status": {"const": "approved"}, "token": {"type": "string"},
-                       "csrf": {"type": "string"}},
+                       "csrf": {"type": "string"}, "name": {"type": "string"}},
     },
     "Csrf": {"type": "object", "required": ["csrf"],
              "properties": {"csrf": {"type": "string"}}},
@@ -219,53 +232,26 @@ SCHEMAS: dict[str, Any] = {
     },
     "Phones": {"type": "object", "required": ["phones"],
                "properties": {"phones": {"type": "array", "items": _ref("Phone")}}},
-    "SimButton": {
-        "type": "object", "required": ["action"], "additionalProperties": False,
-        "properties": {"action": {"type": "string", "enum": ["press", "hold"]},
-                       "duration_s": {"type": "number", "minimum": HOLD_MIN_S,
-                                      "maximum": HOLD_MAX_S, "default": DEFAULT_HOLD_S,
-                                      "description": "hold only"}},
-    },
-    "SimFault": {
-        "type": "object", "required": ["fault"], "additionalProperties": False,
-        "properties": {"fault": {"type": "string", "enum": SIM_FAULTS},
-                       "duration_s": {"type": "number", "exclusiveMinimum": 0,
-                                      "maximum": FAULT_MAX_S,
-                                      "description": "else until DELETE /api/sim/fault"},
-                       "sensor": {"oneOf": [{"type": "integer", "enum": [1, 2]},
-                                            {"const": "both"}],
-                                  "default": 1,
-                                  "description": "the thermistor a sensor fault is on; "
-                                                 "not for faults of the kit as a whole"},
-                       "coupling": {"type": "number", "exclusiveMinimum": 0,
-                                    "exclusiveMaximum": 1,
-                                    "description": "sensor_partial only (and required "
-                                                   "there): the share of the pad's heat "
-                                                   "the bead still gets"}},
-    },
-    "SimFaults": {"type": "object", "required": ["faults"],
-                  "properties": {"faults": {"type": "array", "items": {"type": "string"}}}},
-    "SimState": {
-        "type": "object",
-        "properties": {"true_c": NUM, "contacts": {"type": "boolean"},
-                       "buzzer": {"type": "boolean"},
-                       "faults": {"type": "array", "items": {"type": "string"}},
-                       "button": {"type": "boolean"}},
-    },
+    **openapi_sim.SCHEMAS,
     "Ok": {"type": "object", "properties": {"ok": {"type": "boolean"}}},
 }
 
 RESPONSES = {
     "BadRequest": _json(_ref("Error"), "bad input: not a JSON object, NaN/Infinity, wrong "
                                        "content type, wrong type or unknown field (named)"),
-    "NotPaired": _json(_ref("Error"), "not paired: {\"error\": \"not paired\"}"),
+    "NotPaired": _json(_ref("Error"), "not paired: {\"error\": \"not paired\"}, or, for a "
+                                      "phone that was removed, \"this phone was removed "
+                                      "from the kit; pair again\""),
     "Forbidden": _json(_ref("Error"), "refused: Host not allowed, cross-site Origin, or "
                                       "missing/wrong X-CSRF-Token"),
     "NotFound": _json(_ref("Error"), "no such thing"),
+    "NotAllowed": _json(_ref("Error"), "not this method here (Allow says which): "
+                                       "GET /api/pairing/link is not a pairing request"),
     "Conflict": _json(_ref("Error"), "not now (e.g. start while a fault is latched)"),
     "TooLarge": _json(_ref("Error"), "body over 16 KB"),
     "TooMany": _json(_ref("Error"), "too many requests (Retry-After says when)"),
     "Unavailable": _json(_ref("Error"), "the kit's daemon is not answering"),
+    "Internal": _json(_ref("Error"), "internal error: {\"error\": \"internal error\"}"),
 }
 
 PAIRED: list[dict[str, list[str]]] = [{"cookie": [], "csrf": []}, {"bearer": []}]
@@ -277,11 +263,11 @@ def _op(summary: str, ok: dict[str, Any], *, security=PAIRED_READ, errors=(),
         body: dict[str, Any] | None = None, params: list[dict[str, Any]] | None = None,
         tags: tuple[str, ...] = ()) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": ok, "403": _err("Forbidden"),
-                                 "503": _err("Unavailable")}
+                                 "500": _err("Internal"), "503": _err("Unavailable")}
     if security is not OPEN:
         responses["401"] = _err("NotPaired")
-    names = {"400": "BadRequest", "404": "NotFound", "409": "Conflict", "413": "TooLarge",
-             "429": "TooMany"}
+    names = {"400": "BadRequest", "404": "NotFound", "405": "NotAllowed", "409": "Conflict",
+             "413": "TooLarge", "429": "TooMany"}
     for code in errors:
         responses[code] = _err(names[code])
     op: dict[str, Any] = {"summary": summary, "security": security, "responses": responses}
@@ -359,16 +345,23 @@ def _paths() -> dict[str, Any]:
         "/api/routine": {"get": _op("the massage routine, phases and safety text",
                                     _json(_ref("Routine"), "routine"))},
         "/api/pairing": {"post": _op(
-            "ask to pair; the kit beeps; a long press at the kit within 60 s approves",
-            _json(_ref("PairingRequest"), "requested"), security=OPEN,
-            errors=(*WRITE_ERRORS, "429"),
-            body=_body({"type": "object", "additionalProperties": False}, required=False),
-            tags=("pairing",))},
-        "/api/pairing/{pairing_id}": {"get": _op(
+            "ask to pair; the kit beeps; a long press at the kit within 60 s approves when "
+            "this is the only phone asking (two or more: all refused); one request per "
+            "address (a new one replaces it)", _json(_ref("PairingRequest"), "requested"),
+            security=OPEN, errors=(*WRITE_ERRORS, "429"),
+            body=_body(_ref("PairingAsk"), required=False), tags=("pairing",))},
+        "/api/pairing/{pairing_id}": {"delete": _op(
+            "give up a waiting request", _json({"type": "object", "properties": {
+                "status": {"const": "cancelled"}}}, "cancelled"), security=OPEN,
+            errors=("404",), params=[_path_param("pairing_id", {"type": "string",
+                                                                "maxLength": 64})],
+            tags=("pairing",)), "get": _op(
             "poll a pairing request; the approved answer carries the token once and sets "
             "the napekit_token (HttpOnly) and napekit_csrf cookies",
-            _json(_ref("PairingStatus"), "status"), security=OPEN, errors=("404",),
-            params=[_path_param("pairing_id", {"type": "string", "maxLength": 64})],
+            _json(_ref("PairingStatus"), "status"), security=OPEN, errors=("404", "405"),
+            params=[_path_param("pairing_id", {"type": "string",
+                                               "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                                               "not": {"const": "link"}})],
             tags=("pairing",))},
         "/api/pairing/link": {"post": _op(
             "redeem a one-time link from 'napekit pair'; sets the cookies",
@@ -380,7 +373,13 @@ def _paths() -> dict[str, Any]:
         "/api/phones/{phone_id}": {"delete": _op(
             "revoke a paired phone (at once)", _json(_ref("Phones"), "phones left"),
             security=PAIRED, errors=("404",),
-            params=[_path_param("phone_id", {"type": "integer", "minimum": 0})])},
+            params=[_path_param("phone_id", {"type": "integer", "minimum": 0})]),
+            "patch": _op("rename a paired phone", _json(_ref("Phones"), "phones"),
+                         security=PAIRED, errors=(*WRITE_ERRORS, "404"),
+                         body=_body({"type": "object", "required": ["name"],
+                                     "additionalProperties": False,
+                                     "properties": {"name": _ref("PhoneName")}}),
+                         params=[_path_param("phone_id", {"type": "integer", "minimum": 0})])},
         "/api/sim/button": {"post": _op(
             "press or hold the virtual kit button (404 unless simulating)",
             _json(_ref("Ok"), "done"), security=OPEN, errors=(*WRITE_ERRORS, "404"),
@@ -459,7 +458,21 @@ def full_document(app) -> dict[str, Any]:
     return doc
 
 
+def _stage_ids() -> list[str] | None:
+    """The routine's stage ids, from the daemon (the routine is a file the kit loads)."""
+    try:
+        return list(daemon.call("settings", timeout_s=1.0).get("stage_s", {}))
+    except (DaemonError, DaemonUnavailable):
+        return None
+
+
 @bp.get("/openapi.json")
 @protected
 def openapi_json():
-    return jsonify(full_document(current_app))
+    doc = full_document(current_app)
+    ids = _stage_ids()
+    if ids:  # stage_s takes this kit's stage ids only
+        for name in ("Settings", "SettingsUpdate"):
+            stage_s = doc["components"]["schemas"][name]["properties"]["stage_s"]
+            stage_s["propertyNames"] = {"enum": ids}
+    return jsonify(doc)

@@ -24,7 +24,11 @@ Hazards, which every controller here has to respect:
   to a quarter of a minute, so when the *reading* reaches the target at full power the
   *pad* is already well past it. A controller that switches on the reading alone
   overshoots the skin-side temperature; :class:`PadController` switches on an estimate of
-  the true pad temperature instead.
+  the true pad temperature instead, and until it has learnt the lag it assumes a long one
+  (a lag assumed too short is a late cut: 5 °C over on a fast pad behind a 30 s sensor).
+* A pad profile stored from an earlier session may be wrong (another pad, a bead since
+  re-glued, another room): :meth:`PadController.restore` trusts it only where a wrong
+  value costs hold quality, never where it would cut the heat later.
 * The reading is coarse (one MCP3008 count is about 0.1 °C near 40 °C) and noisy, so a raw
   two-point derivative is mostly noise; slopes here are least-squares fits over seconds.
 * A controller that dithers at a low duty far below the target trips the supervisor's

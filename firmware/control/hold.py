@@ -9,9 +9,11 @@ after a cut, shorter P-only windows on the observer settle the pad (see
 
 Hazards: the duty is computed from the *mean* of a window that has ended, so within a
 window nothing but the guard reacts: an on-pulse ends early when the estimate or the
-reading runs ``guard_c`` over the target. A hold that dithered at a low duty far below
-the target would trip the supervisor's heating check (``no_heat``); more than
-``reapproach_c`` below the target the hold hands back to the approach at full power.
+line through the readings runs ``guard_c`` over the target. Until the pad is learnt, a
+window may instead open with a short learning pulse, sized so that even the fastest
+plausible pad stays within ``learn_pulse_c`` of the target. A hold that dithered at a low
+duty far below the target would trip the supervisor's heating check (``no_heat``); more
+than ``reapproach_c`` below the target the hold hands back to the approach at full power.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Hold:
     outlives :meth:`reset`: the next hold on the same pad starts from it."""
 
     SETTLE_WINDOWS_IN_BAND = 2  # short windows allowed once the reading is within the band
+    RESEED_DUTY = 0.1
 
     def __init__(self, tuning: PadTuning, estimator: PadEstimator) -> None:
         self.tuning = tuning
@@ -38,6 +41,7 @@ class Hold:
         self._win_start_s: float | None = None
         self._win_len_s = self.tuning.window_s
         self._win_on_s = 0.0
+        self._win_on_first = False
         self._win_sum = 0.0
         self._win_n = 0
         self._win_obs_sum = 0.0
@@ -49,14 +53,21 @@ class Hold:
         self.from_cut = False  # this hold began with the approach's cut
         self._carry_s = 0.0
         self._integral: float | None = None
-        # Whether the integrator's seed was a guess (no learnt pad to give the holding duty).
-        self.integral_guessed = False
+        # Where the integrator's seed came from: 0 a guess (the last hold's, or nil),
+        # 1 the learning's pending fit, 2 the model in use. A better source reseeds it,
+        # and so does a model whose duty moved ``RESEED_DUTY`` from the seed's.
+        self._seed_rank = 2
+        self._seed_duty_value: float | None = None
+
+    @property
+    def integral_guessed(self) -> bool:
+        """Whether the integrator's seed was a guess (no model gave the holding duty)."""
+        return self._seed_rank < 2
 
     def enter(self, now_s: float, target_c: float, after_cut: bool) -> None:
         """The hold begins (right after the approach's cut if ``after_cut``)."""
         if self._integral is None:
             self._integral = self._seed_duty(target_c)
-            self.integral_guessed = self._model_duty(target_c) is None
         self._win_start_s = None
         self._carry_s = 0.0
         self.from_cut = after_cut
@@ -70,7 +81,8 @@ class Hold:
         """The relay state the hold wants now, or ``None`` when the pad has sagged more
         than ``reapproach_c`` below the target and the approach must take over."""
         start_s = self._win_start_s
-        if start_s is None or now_s - start_s >= self._win_len_s - 1e-9:
+        if (start_s is None or now_s - start_s >= self._win_len_s - 1e-9
+                or self._learning_pulse_due(temp_c, target_c)):
             if not self._start_window(now_s, temp_c, est_c, target_c):
                 return None
             start_s = now_s
@@ -81,30 +93,79 @@ class Hold:
             self._win_obs_sum += observer_c
             self._win_obs_n += 1
         elapsed_s = now_s - start_s
-        on = self._win_on_s > 0 and elapsed_s >= self._win_len_s - self._win_on_s - 1e-9
+        if self._win_on_first:
+            on = elapsed_s < self._win_on_s - 1e-9
+        else:
+            on = self._win_on_s > 0 and elapsed_s >= self._win_len_s - self._win_on_s - 1e-9
+        # The guard reads the line through the readings, not one reading: a noisy sensor
+        # (0.3 °C) would otherwise end pulses on noise and hold the pad low.
+        fit = self._est.fit
+        reading_c = fit[0] if fit is not None else temp_c
         guard_c = self.tuning.guard_c
-        if on and (est_c >= target_c + guard_c or temp_c >= target_c + guard_c):
+        if on and (est_c >= target_c + guard_c or reading_c >= target_c + guard_c):
             self._guarded = True
         return on and not self._guarded
 
+    def _learning_pulse_due(self, temp_c: float, target_c: float) -> bool:
+        """A window of a pad not yet learnt that plans no heat ends as soon as a learning
+        pulse may be had: learning needs the relay to switch, the sooner the better."""
+        return (not self._est.confirmed and self._win_on_s <= 0.0
+                and self._learning_pulse_s(temp_c, target_c, self._win_len_s) > 0.0)
+
+    def sagging_unlearnt(self, temp_c: float, target_c: float) -> bool:
+        """A pad not yet learnt whose reading (the line through the latest readings) has
+        sagged ``unlearnt_reapproach_c`` below the target and is still falling (so the pad
+        is no warmer than the reading): the hold's guessed duty is too low, and the
+        approach lifts the pad."""
+        if self._est.confirmed or self._est.fit is None:
+            return False
+        value_c, slope = self._est.fit
+        return value_c < target_c - self.tuning.unlearnt_reapproach_c and slope <= 0.0
+
+    def _learning_pulse_s(self, temp_c: float, target_c: float, window_s: float) -> float:
+        """While the pad is not learnt, a window heats at least a short pulse where it
+        safely can, so that learning (which needs the relay to switch) goes on even where
+        the guessed duty is nil.
+
+        The pulse is as long as the fastest plausible pad (``fallback_rise_c_per_s``) may
+        heat without passing ``target + learn_pulse_c``, from a bound on the pad now: the
+        line through the readings plus the lag (the unlearnt one, long) times its slope
+        where rising; where falling the pad is below its reading, whatever the lag. None
+        shorter than ``min_pulse_s``, none over the target.
+        """
+        if self._est.confirmed:
+            return 0.0
+        t = self.tuning
+        value_c, slope = self._est.fit if self._est.fit is not None else (temp_c, 0.0)
+        high_c = value_c + self._est.lag_s * max(0.0, slope)
+        on_s = min((target_c + t.learn_pulse_c - high_c) / t.fallback_rise_c_per_s,
+                   0.5 * window_s)
+        return on_s if on_s >= t.min_pulse_s - 1e-9 and high_c <= target_c else 0.0
+
     # -- the integrator's seed ------------------------------------------------------------
-    def _model_duty(self, target_c: float) -> float | None:
-        model = self._est.model
-        return model.holding_duty(target_c) if model is not None else None
+    def _model_duty(self, target_c: float) -> tuple[float | None, int]:
+        """The holding duty the best model at hand gives, and that model's rank."""
+        model, rank = self._est.duty_model
+        duty = model.holding_duty(target_c) if model is not None else None
+        return (duty, rank) if duty is not None else (None, 0)
 
     def _seed_duty(self, target_c: float) -> float:
-        duty = self._model_duty(target_c)
+        duty, self._seed_rank = self._model_duty(target_c)
+        self._seed_duty_value = duty
         if duty is None:
             duty = self.duty_memory if self.duty_memory is not None else 0.0
         return min(0.95, max(0.0, duty))
 
     def _reseed_if_learnt(self, target_c: float) -> None:
-        if self.integral_guessed and self._model_duty(target_c) is not None:
-            # The hold began before the pad was learnt, on a guessed duty (0 for a new pad):
-            # the integrator alone would take many minutes to find the holding duty, the
-            # pad sagging into re-approaches meanwhile. Seed it now from what was learnt.
+        duty, rank = self._model_duty(target_c)
+        moved = (duty is not None and self._seed_duty_value is not None
+                 and abs(duty - self._seed_duty_value) > self.RESEED_DUTY)
+        if rank > self._seed_rank or moved:
+            # The hold began before the pad was learnt, on a guessed duty (0 for a new pad),
+            # or on a first model that learning has since corrected: the integrator alone
+            # would take many minutes to find the holding duty, the pad sagging into
+            # re-approaches meanwhile. Seed it now from what was learnt.
             self._integral = self._seed_duty(target_c)
-            self.integral_guessed = False
 
     # -- one window -----------------------------------------------------------------------
     def _start_window(self, now_s: float, temp_c: float, est_c: float,
@@ -121,9 +182,14 @@ class Hold:
         window_s = self.tuning.settle_window_s if settling else self.tuning.window_s
         duty = self._pi(measured_c, temp_c, target_c, window_s, settling)
         on_s = self._pulse_s(duty, window_s)
+        learning_s = self._learning_pulse_s(temp_c, target_c, window_s)
         self._win_start_s = now_s
         self._win_len_s = window_s
-        self._win_on_s = on_s
+        # A learning pulse heats first, at once, not a window late (and alone: the PI's
+        # duty rests on a guess until the pad is learnt); the PI's pulse comes at the end
+        # of its window, the pad having cooled from the top of its swing.
+        self._win_on_first = learning_s > 0.0
+        self._win_on_s = learning_s if learning_s > 0.0 else on_s
         self._win_sum = 0.0
         self._win_n = 0
         self._win_obs_sum = 0.0

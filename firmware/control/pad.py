@@ -56,7 +56,9 @@ class PadController:
     """The kit's controller.
 
     * **Start** (each :meth:`reset`): well below the cut, rest (a new pad) or approach;
-      over the target, cool; otherwise hold.
+      over the target, cool; otherwise hold. A pad this instance has not learnt is
+      learnt from wherever it is: from rest where it is at rest, else from here (a warm
+      pad, a restart mid-hold), which needs the relay to switch.
     * **Rest** (first pre-heat of a pad): ``rest_s`` off to read the resting temperature
       precisely, which learning the sensor lag needs
       (:class:`~firmware.control.model.PadIdentifier`).
@@ -64,24 +66,28 @@ class PadController:
       the larger of ``reading + lag * slope`` (the inverse of the sensor's first-order lag,
       slope by least squares over ``slope_span_s``, lag with its margins) and an observer
       that knows the relay state (:class:`~firmware.control.model.Observer`). Until the lag
-      is learnt a long prior (``prior_lag_s``) stands in, and an approach that did not start
-      from rest is also bounded by the fastest rise the readings allow
-      (:meth:`PadEstimator.unlearnt_bound`). Heat is cut once the estimate reaches
-      :meth:`cut_c`. For a first-order pad the true temperature peaks at the cut, so the
-      estimate at the cut bounds the overshoot.
+      is learnt a long prior (``prior_lag_s``, or longer where learning already shows it)
+      stands in, bounded after a rest by the fastest rise any pad could have had; an
+      approach that did not start from rest is also bounded by the fastest rise the
+      readings allow (:meth:`PadEstimator.unlearnt_bound`). Heat is cut once the estimate
+      reaches :meth:`cut_c`. For a first-order pad the true temperature peaks at the cut,
+      so the estimate at the cut bounds the overshoot.
     * **Probe**: a cut made before the lag is learnt is followed by up to ``probe_s`` off
       while learning goes on; if the learnt lag then shows the pad well below target, the
-      approach resumes.
+      approach resumes. A reading that sags ``unlearnt_reapproach_c`` below the target and
+      still falls ends it early.
     * **Hold** (:class:`~firmware.control.hold.Hold`): windows of ``window_s``, off first,
       then on for ``duty * window_s``, a PI on the window's mean true temperature; right
       after a cut, shorter settle windows. A guard ends an on-pulse early if the estimate
       or the reading runs ``guard_c`` over the target. More than ``reapproach_c`` below
       target it goes back to full power: it never dithers at a low duty where the
-      supervisor's heating check applies. A hold that began on a guessed duty just before
-      the pad was learnt resumes the approach at once if the model shows the pad well
-      below the target.
-    * **Cool** (reset with the pad above target, e.g. the target lowered): off until the
-      estimate is back at the target, then hold.
+      supervisor's heating check applies. Until the pad is learnt, a window heats a short
+      learning pulse first where the fastest plausible pad would stay near the target,
+      and the holding duty comes from learning's first rough fit. A hold that began on a
+      guessed duty just before the pad was learnt resumes the approach at once if the
+      model shows the pad well below the target.
+    * **Cool** (reset with the pad above target, e.g. the target lowered, a warm pad):
+      off until the estimate is back at the target, then hold.
 
     The tunables are :class:`~firmware.control.tuning.PadTuning` (:attr:`tuning`).
 
@@ -100,10 +106,12 @@ class PadController:
     Keep one instance per pad for the life of the daemon and call :meth:`reset` at each
     pre-heat: what was learnt (:attr:`model`) survives :meth:`reset`. Nothing tells the
     controller that the pad was swapped for another: the old pad's model stays until the
-    daemon restarts (a new instance). A new instance meeting a pad that is already warm
-    learns from the relay's switching instead of from rest, and settles its first hold
-    more slowly. Any gap of more than a second between calls, or time going backwards,
-    drops the learning in progress: the relay's history is then unknown.
+    daemon restarts (a new instance), or until :meth:`restore` hands it a stored profile. A
+    new instance meeting a pad that is already warm learns from the relay's switching
+    instead of from rest, and settles its first hold more slowly (a minute or two on the
+    reference pad; longer behind a slow sensor). Any gap of more than a second between
+    calls, or time going backwards, drops the learning in progress: the relay's history is
+    then unknown.
     """
 
     def __init__(self, tuning: PadTuning | None = None) -> None:
@@ -119,6 +127,7 @@ class PadController:
         self._on = False
         self._off_since_s = -math.inf
         self._last_on_s = -math.inf
+        self._on_since_s = -math.inf
         self._stuck_value: float | None = None
         self._stuck_on_s = 0.0
         self.reset(0.0)
@@ -139,14 +148,40 @@ class PadController:
         """What was learnt about the pad, or ``None`` while it is still being learnt."""
         return self._est.model
 
+    @property
+    def learnt(self) -> PadModel | None:
+        """What this instance learnt of the pad itself (``None`` until then, even with a
+        restored profile): the one to store as the pad's profile."""
+        return self._est.model if self._est.confirmed else None
+
     def restore(self, model: PadModel) -> None:
         """Start from a pad profile learnt in an earlier life of the daemon (the store
-        keeps it across restarts), as if this instance had learnt it.
+        keeps it across restarts).
+
+        What is trusted, and how far:
+
+        * the heating rate and the pad's time constant: as learnt, for the hold's first
+          duty, its gains and the observer, until this instance learns the pad again;
+        * the room's temperature: not at all (it differs from day to day). It is only a
+          first guess, replaced by the reading at the first rest (a cold pad is at room
+          temperature), or by this instance's own learning;
+        * the sensor lag: only to lengthen the lag this instance would assume unlearnt,
+          never to shorten it. A stored lag shorter than the real one (a bead since
+          re-glued, a thicker cloth) would cut the heat late; so until this instance has
+          learnt the lag again the approach cuts as an unlearnt one would (with the
+          unlearnt bound and the probe), and the ripple allowance of :meth:`cut_c` waits
+          for the lag to be learnt again.
+
+        Learning runs again at the next pre-heat whatever was restored; what it learns
+        replaces the profile (:attr:`learnt`). A profile restored after this instance has
+        learnt the pad is ignored.
 
         Hazard: a stored profile of another pad, or of a pad whose sensors have since come
-        loose, is wrong; the supervisor compares each session against it.
+        loose, is wrong; the supervisor compares each session against it. With the rules
+        above a wrong profile costs hold quality, not safety: the estimate the approach
+        cuts on is never lower than without a profile.
         """
-        self._est.model = model
+        self._est.restore(model)
 
     @property
     def reading_stuck(self) -> bool:
@@ -164,13 +199,14 @@ class PadController:
 
         The hold's ripple swings the pad about half its height above its mean, and the
         approach's cut is the top of the first swing; cutting that much above the target
-        (at most ``ripple_allowance_c``, and only once the pad is learnt) starts the hold
+        (at most ``ripple_allowance_c``, and only once this instance has learnt the pad)
+        starts the hold
         centred on the target instead of below it. The hold's own peaks are that high
         anyway.
         """
         t = self.tuning
         cut_c = target_c - t.cut_margin_c
-        model = self.model
+        model = self.learnt
         duty = model.holding_duty(target_c) if model is not None else None
         if model is not None and duty is not None:
             duty = min(1.0, duty)
@@ -218,6 +254,8 @@ class PadController:
         if self._on and not want:
             self._off_since_s = now_s
         if want:
+            if not self._on:
+                self._on_since_s = now_s
             self._last_on_s = now_s
         self._on = want
         return want
@@ -244,6 +282,9 @@ class PadController:
             self.mode = Mode.COOL
         else:
             self._enter_hold(tick, after_cut=False)
+        if self.mode is not Mode.REST and self._est.may_learn:
+            # Not at rest (warm, cooling, heated moments ago): learn from here.
+            self._est.learn_from_here(tick.now_s, tick.temp_c)
 
     def _rest(self, tick: _Tick) -> bool | None:
         self._rest_readings.append(tick.temp_c)
@@ -251,18 +292,22 @@ class PadController:
             return False
         if self._est.learn_from_rest(tick.now_s, self._rest_readings, tick.temp_c):
             self._from_rest = True
+        else:
+            self._est.learn_from_here(tick.now_s, tick.temp_c)
         self.mode = Mode.APPROACH
         return None
 
     def _approach(self, tick: _Tick) -> bool | None:
-        if self.model is None and not self._from_rest:
+        learnt = self._est.confirmed
+        if not learnt and not self._from_rest:
             # From rest, reading + prior lag * slope already bounds the pad; from
             # anywhere else the slope still shows what came before.
             tick.high_c = max(tick.high_c,
                               self._est.unlearnt_bound(tick.now_s, tick.temp_c, self._on))
         if tick.high_c < self.cut_c(tick.target_c) and tick.temp_c < tick.target_c - 0.1:
             return True
-        if self.model is None and self._est.learning:
+        heated = self._heated_s(tick.now_s) >= self.tuning.min_pulse_s
+        if not learnt and self._est.learning and heated:
             self.mode = Mode.PROBE
             self._phase_start_s = tick.now_s
         else:
@@ -270,12 +315,13 @@ class PadController:
         return None
 
     def _probe(self, tick: _Tick) -> bool | None:
-        if self.model is not None:
+        if self._est.confirmed:
             if self._well_below(tick):
                 self.mode = Mode.APPROACH
                 return True
             self._enter_hold(tick, after_cut=True)
-        elif tick.now_s - self._phase_start_s >= self.tuning.probe_s:
+        elif (tick.now_s - self._phase_start_s >= self.tuning.probe_s
+              or self._hold.sagging_unlearnt(tick.temp_c, tick.target_c)):
             self._enter_hold(tick, after_cut=True)
         else:
             return False
@@ -301,6 +347,10 @@ class PadController:
             self._back_to_approach()
             return True
         return want
+
+    def _heated_s(self, now_s: float) -> float:
+        """How long the relay has been on, 0 if it is off."""
+        return now_s - self._on_since_s if self._on else 0.0
 
     def _well_below(self, tick: _Tick) -> bool:
         """Whether the learnt pad is clearly below the cut: worth another approach."""

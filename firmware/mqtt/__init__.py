@@ -6,16 +6,19 @@
 | :mod:`firmware.mqtt.state` | the published snapshot, its rate limit, session events, commands |
 | :mod:`firmware.mqtt.discovery` | Home Assistant MQTT discovery payloads |
 | :mod:`firmware.mqtt.bridge` | the paho-mqtt client and the bridge's own thread |
+| :mod:`firmware.mqtt.service` | ``napekit mqtt``: the bridge as its own process |
 
-The bridge sees the kit only through two plain callables, ``status_fn()`` (the kit's
-status) and ``command_fn(name, args)`` (the kit's command), so it holds no authority: the
-kit judges every command as it judges a phone's.
+The bridge runs in its own process, never in the daemon: ``napekit mqtt`` (a child of
+``napekit run``, or the ``napekit-mqtt`` systemd unit on the Pi). It sees the kit only
+through two plain callables, ``status_fn()`` (the kit's status) and ``command_fn(name,
+args)`` (the kit's command), which the process points at the daemon's control socket; so
+it holds no GPIO and no authority, and the kit judges every command as it judges a phone's.
 
-Hazards: MQTT must never touch the heat. The control loop never calls into this package;
-the bridge runs in its own thread and paho's network loop in paho's, and nothing here
-waits on the network while holding the kit's lock. The only command accepted is ``stop``
-(heat off is always safe). Starting heat over MQTT is refused: nobody may be at the kit,
-so heat is started by a person at the kit or their paired phone.
+Hazards: MQTT must never touch the heat. The daemon that owns the relay has no network at
+all (its unit forbids it), and the control loop never waits on anything here: a stalled
+broker or a stuck paho stalls only the bridge's process. The only command accepted is
+``stop`` (heat off is always safe). Starting heat over MQTT is refused: nobody may be at
+the kit, so heat is started by a person at the kit or their paired phone.
 
 This package does not import paho-mqtt until :func:`start_bridge` is called, so the config
 checks (which import :mod:`firmware.mqtt.topics`) work without it.
@@ -63,12 +66,10 @@ def start_bridge(config: MqttConfig, status_fn: Callable[[], dict[str, Any]],
     """
     if not config.enabled:
         return None
-    try:  # napekit.service allows the daemon no network unless its drop-in says so
+    try:  # a sandbox without the network (a unit's RestrictAddressFamilies=)
         socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
     except OSError as exc:
-        log.error("MQTT is off: this process may not open network sockets (%s); on the kit "
-                  "add the napekit.service drop-in from the README's Home Assistant section",
-                  exc)
+        log.error("MQTT is off: this process may not open network sockets (%s)", exc)
         return None
     password = None
     if config.password_file:

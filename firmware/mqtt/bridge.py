@@ -1,15 +1,24 @@
 """The MQTT bridge: the kit's state out, ``stop`` in, with paho-mqtt doing the protocol.
 
-Three threads meet here, and none of them is the control loop:
+It runs in its own process (:mod:`firmware.mqtt.service`), never in the daemon's: its
+``status_fn`` and ``command_fn`` ask the daemon over the control socket. Three threads
+meet here:
 
 * paho's network thread (``loop_start``) connects, reconnects with backoff
-  (``reconnect_delay_set``), keeps the link alive and runs the callbacks: availability
-  "online" on connect, commands, Home Assistant's "online".
+  (``reconnect_delay_set``), keeps the link alive and runs the callbacks: commands, Home
+  Assistant's "online".
 * the bridge's own worker polls ``status_fn()`` every ``poll_s`` and publishes: discovery
   after each connect, state on change at most once per ``min_interval_s`` (a fault change at
-  once), session events.
+  once), session events, and availability.
 * the caller's thread only calls :meth:`start` and :meth:`stop`; both return promptly
   whatever the broker does (stop waits at most about ``stop_timeout_s``).
+
+Availability says whether the *kit* is there, not only the bridge: "online" while
+``status_fn()`` answers; "offline" once it has not answered for ``offline_after_s`` (the
+daemon killed, hung or restarting), published by the bridge itself, and "online" again
+with a fresh state when it answers. The broker's last will ("offline") covers the bridge's
+own death, and a clean stop says "offline" too. The kit's silence is logged once until it
+answers again.
 
 Publishing never waits on the network: ``client.publish`` only queues in threaded mode. The
 queue is bounded by the bridge, not by the broker's speed: a new state is not queued while
@@ -20,10 +29,10 @@ broker therefore costs a bounded amount of memory and nothing else.
 A broker problem (refused, unreachable, lost) is logged once at WARNING until the bridge is
 connected again, which is logged at INFO; retries in between are DEBUG.
 
-Hazards: ``command_fn`` is the kit's own command entry, so the kit judges what arrives
-here as it judges a phone; on top of that only ``stop`` is ever forwarded
-(:func:`firmware.mqtt.state.decide_command`). Nothing here holds the kit's lock: the kit's
-``status()`` and ``command()`` take and release it themselves.
+Hazards: ``command_fn`` reaches the kit's own command entry, so the kit judges what
+arrives here as it judges a phone; on top of that only ``stop`` is ever forwarded
+(:func:`firmware.mqtt.state.decide_command`). Nothing here holds the kit's lock, and in its
+own process the bridge cannot delay the control loop whatever the broker or paho do.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from firmware.mqtt.topics import Topics
 log = logging.getLogger("firmware.mqtt")
 
 MAX_PENDING = 64  # unsent messages the bridge lets paho hold; more are dropped
+OFFLINE_AFTER_S = 1.0  # the kit unanswered this long: availability "offline"
 REFUSAL_LOG_EVERY_S = 10.0  # a flood of refused commands cannot flood the journal
 
 
@@ -56,7 +66,8 @@ class MqttBridge:
                  password: str | None = None, poll_s: float = 0.2,
                  min_interval_s: float = 1.0, keepalive_s: int = 15,
                  reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0,
-                 stop_timeout_s: float = 3.0, client_id: str | None = None) -> None:
+                 stop_timeout_s: float = 3.0, client_id: str | None = None,
+                 offline_after_s: float = OFFLINE_AFTER_S) -> None:
         self.config = config
         self.topics = topics
         self.status_fn = status_fn
@@ -65,7 +76,9 @@ class MqttBridge:
         self.poll_s = poll_s
         self.keepalive_s = keepalive_s
         self.stop_timeout_s = stop_timeout_s
+        self.offline_after_s = offline_after_s
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # the broker confirmed the command topic
         self.connect_attempts = 0
         self._throttle = StateThrottle(min_interval_s)
         self._last_snap: dict[str, Any] | None = None
@@ -80,6 +93,10 @@ class MqttBridge:
         self._dropping = False
         self._refusal_logged_s: dict[str, float] = {}
         self._worker: threading.Thread | None = None
+        self._answered_s: float | None = None  # when status_fn() last answered
+        self._kit_silent = False  # "offline" said for the kit's silence (logged once)
+        self._connection = 0  # counts connects: what was said is said per connection
+        self._said: tuple[int, str] | None = None  # (connection, availability) published
 
         client = mqtt.Client(CallbackAPIVersion.VERSION2,
                              client_id=client_id or f"napekit-{topics.node_id}",
@@ -95,6 +112,7 @@ class MqttBridge:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = lambda *args: self.subscribed.set()
         self.client = client
 
     @property
@@ -175,13 +193,58 @@ class MqttBridge:
         """One round: read the kit, publish what is due. True if a state went out."""
         if not self.connected.is_set():
             return False
-        now_s = self.clock.monotonic()
-        snap = snapshot(self.status_fn())
         if self._resend.is_set():
             self._resend.clear()
             self._throttle.forget()
             for topic, config in discovery_messages(self.topics):
                 self._publish(topic, json.dumps(config), qos=1, retain=True)
+        status = self._read_kit()
+        if status is None:
+            return False
+        sent = self._publish_state(snapshot(status))
+        self._say("online")  # after the state, so Home Assistant never shows a stale one
+        return sent
+
+    def _read_kit(self) -> dict[str, Any] | None:
+        """The kit's status, or None while it does not answer (then "offline" once it has
+        been silent for ``offline_after_s``)."""
+        try:
+            status = self.status_fn()
+        except Exception as exc:  # noqa: BLE001 - any failure: the kit is not answering
+            now_s = self.clock.monotonic()
+            silent_s = None if self._answered_s is None else now_s - self._answered_s
+            if silent_s is None or silent_s >= self.offline_after_s:
+                self._kit_gone(exc)
+            return None
+        self._answered_s = self.clock.monotonic()
+        if self._kit_silent:
+            self._kit_silent = False
+            self._throttle.forget()  # the fresh state at once
+            log.info("MQTT: the kit's daemon answers again; the kit is online")
+        return status
+
+    def _kit_gone(self, exc: Exception) -> None:
+        if not self._kit_silent:
+            self._kit_silent = True
+            self._last_snap = None  # no session event across a daemon restart
+            log.warning("MQTT: no answer from the kit's daemon (%s); the kit shows offline "
+                        "until it answers again", getattr(exc, "error", None) or exc)
+        self._say("offline")
+
+    def _say(self, availability: str) -> None:
+        """Publish ``availability`` (retained) unless already said on this connection."""
+        with self._lock:
+            connection = self._connection
+            if self._said == (connection, availability):
+                return
+        if self._publish(self.topics.availability, availability, qos=1,
+                         retain=True) is not None:
+            with self._lock:
+                if self._connection == connection:
+                    self._said = (connection, availability)
+
+    def _publish_state(self, snap: dict[str, Any]) -> bool:
+        now_s = self.clock.monotonic()
         for event in session_events(self._last_snap, snap):
             self._publish(self.topics.event, json.dumps({**event, "state": snap["state"]}))
         self._last_snap = snap
@@ -227,8 +290,8 @@ class MqttBridge:
         with self._lock:
             self._pending.clear()
             self._state_info = None
+            self._connection += 1  # availability is said again on this connection
         client.subscribe([(self.topics.command, 1), (self.topics.ha_status, 1)])
-        client.publish(self.topics.availability, "online", qos=1, retain=True)
         if self._problem is not None:
             log.info("MQTT: connected to %s again (after: %s)", self.where, self._problem)
             self._problem = None
@@ -245,6 +308,7 @@ class MqttBridge:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was_connected = self.connected.is_set()
         self.connected.clear()
+        self.subscribed.clear()
         with self._lock:
             self._pending.clear()
             self._state_info = None

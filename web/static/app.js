@@ -1,7 +1,8 @@
 /* napekit: code shared by every page.
  *
  * - NK.api(): JSON fetch to the kit. Mutating requests carry the CSRF header (the value of
- *   the readable napekit_csrf cookie). 401 shows the pairing screen; 503 or no answer
+ *   the readable napekit_csrf cookie). 401 shows the pairing screen (with the kit's answer,
+ *   which says when this phone was removed); 503 or no answer
  *   shows "reconnecting".
  * - Small helpers: elements, formatting, local settings, an event bus; NK.cfg (limits and
  *   fault codes from the server); NK.ready() reveals the page once it has its data.
@@ -165,7 +166,7 @@
       data = res.ok ? {} : { error: "The kit answered " + res.status + ".", field: null };
     }
     if (!res.ok && typeof data.error !== "string") data.error = "The kit answered " + res.status + ".";
-    if (res.status === 401 && !options.quiet) NK.needPairing();
+    if (res.status === 401 && !options.quiet) NK.needPairing(data);
     return { ok: res.ok, status: res.status, data: data };
   };
 

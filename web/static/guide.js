@@ -6,9 +6,9 @@
   var NK = window.NK;
   var $ = NK.$;
 
-  // One vocabulary everywhere: Heating → Warm-up → Ready → Massage → Done.
+  // One vocabulary everywhere: Heating → Warm-up → Ready → Massage → Done (the default
+  // routine's phase titles say the same; the texts are the routine's).
   var PHASES = { preheat: "Heating", warmup: "Warm-up", ready: "Ready" };
-  var READY_TEXT = "The kit beeps three times: take the pad off and set it aside. Press the kit's button, or Start massage on the Now page, to begin the massage.";
 
   NK.pages.guide = function () {
     async function load() {
@@ -43,7 +43,7 @@
         if (key === "warmup" && typeof settings.hold_min === "number") timing = settings.hold_min + " min.";
         items.push(NK.el("li", null, [
           NK.el("h3", { text: PHASES[key] }),
-          NK.el("p", { text: key === "ready" ? READY_TEXT : p.instruction }),
+          NK.el("p", { text: p.instruction }),
           timing ? NK.el("p", { className: "timing", text: timing }) : null
         ]));
       });

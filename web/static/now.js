@@ -306,9 +306,10 @@
       NK.setText("stage-caution", v.caution);
       NK.show("stage-caution", !!v.caution);
       NK.show("stage-wait", !!(stage && s.waiting && !s.paused));
-      // Pause / Resume only where the kit reports "paused" (it knows the commands then).
+      // Pause / Resume only where the kit reports "paused" (it knows the commands then), and
+      // not once a stage's time is up with nothing left to hold (the kit would refuse).
       var pause = $("btn-pause");
-      var canPause = !!stage && typeof s.paused === "boolean";
+      var canPause = !!stage && typeof s.paused === "boolean" && (s.paused || !s.waiting);
       NK.show(pause, canPause);
       NK.setText(pause, s.paused ? "Resume" : "Pause");
       pause.disabled = busy;

@@ -1,7 +1,7 @@
 /* napekit: the Settings page. GET /api/settings fills the form; Save sends the changed
  * fields with PUT /api/settings. The kit judges every value: its error is shown next to the
- * field it names ({"error", "field"}, e.g. "target_c" or "stage_s.effleurage"). Paired
- * phones are listed (GET /api/phones) and can be revoked (DELETE /api/phones/<id>). */
+ * field it names ({"error", "field"}, e.g. "target_c" or "stage_s.effleurage"). The paired
+ * phones list is phones.js's. */
 (function () {
   "use strict";
   var NK = window.NK;
@@ -248,57 +248,7 @@
       NK.msg("phone-msg", "The safety notes will show before the next start.", "good");
     });
 
-    // ---- paired phones -------------------------------------------------------------------------
-    async function loadPhones() {
-      var r = await NK.api("GET", "/api/phones");
-      if (r.status === 401) return;
-      if (!r.ok) { NK.msg("phones-msg", r.data.error, "bad"); return; }
-      renderPhones(r.data.phones || []);
-    }
-
-    function renderPhones(phones) {
-      var list = $("phones");
-      while (list.firstChild) list.removeChild(list.firstChild);
-      if (!phones.length) {
-        list.appendChild(NK.el("li", { className: "muted", text: "No paired phones." }));
-        return;
-      }
-      phones.forEach(function (p) {
-        var name = p.name || "Phone " + p.id;
-        if (p.current || p.this_phone) name += " (this phone)";
-        var info = NK.el("div", { className: "phone-info" }, [
-          NK.el("strong", { text: name }),
-          NK.el("small", { text: "Paired " + NK.fmtDate(p.paired_at) +
-            (p.last_seen ? " · last seen " + NK.fmtDate(p.last_seen) : "") })
-        ]);
-        var btn = NK.el("button", { type: "button", className: "btn small", text: "Revoke",
-          "aria-label": "Revoke " + name });
-        var armed = null;
-        btn.addEventListener("click", async function () {
-          if (!armed) {
-            btn.textContent = p.current ? "Tap again: unpair this phone" : "Tap again to revoke";
-            armed = setTimeout(function () { armed = null; btn.textContent = "Revoke"; }, 4000);
-            return;
-          }
-          clearTimeout(armed);
-          armed = null;
-          btn.disabled = true;
-          var r = await NK.api("DELETE", "/api/phones/" + encodeURIComponent(p.id), {});
-          if (r.ok) {
-            NK.msg("phones-msg", name + " can no longer control the kit.", "good");
-            if (Array.isArray(r.data.phones)) renderPhones(r.data.phones);
-            else loadPhones();
-          } else if (r.status !== 401) {
-            btn.disabled = false;
-            btn.textContent = "Revoke";
-            NK.msg("phones-msg", r.data.error, "bad");
-          }
-        });
-        list.appendChild(NK.el("li", null, [info, btn]));
-      });
-    }
-
     load();
-    loadPhones();
+    if (NK.initPhones) NK.initPhones();  // phones.js: the paired phones list
   };
 })();
