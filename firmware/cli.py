@@ -7,6 +7,7 @@
 | ``napekit selftest`` | bring-up checks on a real kit (``--sim`` for the simulated one) |
 | ``napekit calibrate`` | thermistor calibration against a reference thermometer |
 | ``napekit status``, ``napekit pair`` | ask the running daemon |
+| ``napekit profile show``, ``reset`` | the stored pad profile; reset it after fitting a new pad |
 | ``napekit config show`` | the effective hardware config as TOML |
 | ``napekit mqtt`` | the MQTT / Home Assistant bridge alone, on the daemon's socket |
 """
@@ -18,7 +19,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from firmware import __version__, calibrate, client, launch, selftest
+from firmware import __version__, calibrate, client, launch, profile_cli, selftest
 from firmware.errors import ConfigError, NapekitError, ScenarioError
 from firmware.mqtt import service as mqtt_service
 from web import cli as web_cli
@@ -31,15 +32,16 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config)
-        scenario = load_scenario(args.scenario)
+        scenario = load_scenario(args.scenario, base_config=config)
     except (ScenarioError, ConfigError) as exc:
         print(f"napekit simulate: bad scenario: {exc}", file=sys.stderr)
         return 2
+    # The kit is the config file's with the scenario's [hardware.*] tables over it.
     if args.trace:
         with open(args.trace, "w", encoding="utf-8") as out:
-            run_scenario(scenario, out, config=config)
+            run_scenario(scenario, out)
     else:
-        run_scenario(scenario, sys.stdout, config=config)
+        run_scenario(scenario, sys.stdout)
     return 0
 
 
@@ -65,6 +67,8 @@ _MODULE_COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "calibrate": (calibrate, "calibrate the thermistor against a thermometer"),
     "status": (client, "the running kit's state"),
     "pair": (client, "a one-time pairing link and QR code for a new phone"),
+    "profile": (profile_cli, "the stored pad profile: show it, or reset it after fitting a "
+                             "new pad"),
 }
 
 

@@ -148,6 +148,30 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                             help="the kit's address as phones see it (default: from the daemon)")
 
 
+def _c(value: Any) -> str:
+    return "—" if value is None else f"{value:.1f} °C"
+
+
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """The sensors, the supply and the day's dose, as ``napekit status`` prints them."""
+    lines = []
+    if status.get("sensors") == 1:
+        lines.append(f"sensor: {_c(status.get('temp1_c'))} (one sensor: the target is "
+                     "capped lower)")
+    elif "temp1_c" in status:
+        lines.append(f"sensors: {_c(status.get('temp1_c'))}, {_c(status.get('temp2_c'))}")
+    if status.get("powered") and not status.get("relay"):
+        lines.append("SUPPLY: the pad is powered although the kit switched it off: unplug "
+                     "the pad's supply")
+    if status.get("dose_day_cem43") is not None:
+        lines.append(f"dose:   {status['dose_day_cem43']:.1f} CEM43 min in the last 24 h")
+    available = status.get("heat_available_at")
+    if available is not None:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(available))
+        lines.append(f"heat:   today's dose is used up; heat is back at {when}")
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     client = DaemonClient(args.socket)
     if args.command == "status":
@@ -160,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
         temp = status["temp_c"]
         print(f"pad:    {'—' if temp is None else f'{temp:.1f} °C'} "
               f"(target {status['target_c']:.1f} °C), heat {'ON' if status['relay'] else 'off'}")
+        for line in status_lines(status):
+            print(line)
         if fault:
             print(f"FAULT:  {fault['code']}: {fault['message']}")
         for line in pairing_lines(_pairing_display(client, status)):

@@ -101,6 +101,9 @@ class KitDaemon:
                 raise CommandError(404, "not in simulation")
             with self.kit.locked() as now:
                 return self.sim_panel.command(cmd, args, now)
+        if cmd == "profile_reset" and uid is not None and uid not in (0, os.getuid()):
+            raise CommandError(403, "the pad profile is reset on the kit's own terminal "
+                                    "(napekit profile reset)")
         if cmd == "pair_link":
             if uid is not None and uid not in (0, os.getuid()):
                 raise CommandError(403, "pairing links are made on the kit's own terminal")

@@ -1,9 +1,11 @@
 """The kit: devices, supervisor, control, session, buzzer and store, advanced by one tick.
 
-Every tick (≥ 10 Hz): button edges become presses; the thermistor is read; the supervisor
-judges the sample and may latch a fault; control proposes a relay state only while the
-session heats; the relay choke point applies ``proposal and supervisor allows``; timers
-advance; the buzzer is updated. Commands from a phone (through the daemon's socket) and
+Every tick (≥ 10 Hz): button edges become presses; every thermistor and the supply
+feedback are read; the supervisor judges them and may latch a fault; control proposes a
+relay state on the hotter reading only while the session heats; the relay choke point
+applies ``proposal and supervisor allows``; timers advance; the buzzer is updated. What
+the supervisor must remember across restarts (the day's dose, the pad profile) goes
+through :mod:`firmware.kit_memory`. Commands from a phone (through the daemon's socket) and
 from a scenario go through :meth:`Kit.command`, under the same lock, validated here again.
 Pairing and phones are :mod:`firmware.pairing`'s; the kit only routes their commands.
 
@@ -33,6 +35,8 @@ from firmware.control import Controller, default_controller
 from firmware.devices import KitDevices
 from firmware.errors import CommandError, SettingsError
 from firmware.kit_commands import SessionCommands, SessionHandler
+from firmware.kit_memory import KitMemory
+from firmware.kit_status import fault_status, kit_status, round_c
 from firmware.pairing import Pairing
 from firmware.records import Records, fault_for
 from firmware.routine import Routine, load_routine
@@ -40,7 +44,7 @@ from firmware.session import Session
 from firmware.settings import Settings, apply_update, default_settings
 from firmware.states import Fault, State
 from firmware.store import Store
-from firmware.supervisor import Judgement, Supervisor
+from firmware.supervisor import Judgement, Supervisor, Veto
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +80,15 @@ class Kit:
         self._listener = listener
         self._lock = threading.RLock()
         self.records = Records(store)
-        self.supervisor = Supervisor(now)
+        self.sensors = len(self.devices.thermometers)
+        self.target_max_c = L.TARGET_MAX_C if self.sensors == 2 else L.ONE_SENSOR_TARGET_MAX_C
+        self.supervisor = Supervisor(now, sensors=self.sensors,
+                                     feedback=self.devices.feedback is not None)
+        self._controller_factory = controller_factory
         self.controller = controller_factory()
+        self.memory = KitMemory(self.records, self.supervisor, clock)
+        self.memory.restore(self.controller)
+        self._held = False  # this session reached the warm-up (a profile is learnt then)
         self.presses = PressDetector()
         self.taps = DoublePress()
         self.buzzer = BuzzerPlayer(self.devices.buzzer.sound, on_play=self._buzzer_played)
@@ -87,13 +98,14 @@ class Kit:
         self.session_id: int | None = None
         self.max_temp_c: float | None = None
         self._next_sample_s = now
-        self.fault: dict[str, str] | None = None
+        self.fault: dict[str, Any] | None = None
         # Why the last long press did not clear the fault: (its code, why, until wall s).
         self._clear_refused: tuple[str, str, float] | None = None
         self._stage_times: list[dict[str, Any]] = []  # this session's, for its record
         self.last_tick_s = now
         self._commands: dict[str, SessionHandler] = {**self.pairing.commands(),
-                                              **SessionCommands(self).handlers()}
+                                              **SessionCommands(self).handlers(),
+                                              **self._profile_commands()}
         self._start_up(now)
 
     def _start_up(self, now: float) -> None:
@@ -102,7 +114,7 @@ class Kit:
         raises a store error: the kit comes up, heat off."""
         fault = self.records.start_up(max_gap_s=2 * SAMPLE_EVERY_S)
         if fault is not None:
-            self.fault = {"code": fault.value, "message": fault.message}
+            self.fault = fault_status(fault)
             self.session.fault(now, fault)
             self.buzzer.play(ALARM, now)
         if self.store.recovered_from is not None:
@@ -152,16 +164,28 @@ class Kit:
 
     # -- set-up ---------------------------------------------------------------------------
     def _load_settings(self) -> Settings:
+        """The stored settings. A stored target above this kit's cap (a kit rebuilt with one
+        sensor) is never used: it comes down to the cap, loudly."""
         defaults = default_settings(self.routine)
         stored: dict[str, Any] = self.records.read("the settings", self.store.load_settings, {})
+        target, cap = stored.get("target_c"), self.target_max_c
+        if isinstance(target, int | float) and not isinstance(target, bool) and target > cap:
+            log.error("stored target %s °C is above this kit's cap of %s °C (one sensor): "
+                      "using the cap", target, cap)
+            stored = {**stored, "target_c": cap}
+            self.records.write("the capped target", lambda: self._store_capped(target, cap))
         try:
-            return apply_update(defaults, stored, self.routine)
+            return apply_update(defaults, stored, self.routine, target_max_c=cap)
         except SettingsError as exc:
             log.error("stored settings are invalid (%s); using defaults", exc)
             error = str(exc)
             self.records.write("an event", lambda: self.store.event("settings_reset",
                                                                     {"error": error}))
             return defaults
+
+    def _store_capped(self, target_c: float, cap_c: float) -> None:
+        self.store.event("settings_capped", {"target_c": target_c, "cap_c": cap_c})
+        self.store.save_settings({"target_c": cap_c})
 
     def _emit(self, row: dict[str, Any]) -> None:
         if self._listener is not None:
@@ -177,6 +201,8 @@ class Kit:
         self._emit(row)
         if state == State.PREHEAT:
             self.controller.reset(self.clock.monotonic())
+        elif state == State.WARMUP:
+            self._held = True
         if self.session_id is not None and state.active:
             self._stage_times.append({"id": stage or state.value,
                                       "t_s": round(self.clock.wall(), 3)})
@@ -192,9 +218,10 @@ class Kit:
 
     def session_started(self) -> None:
         now = self.clock.monotonic()
-        self.supervisor.begin_heating_session(now)
+        self.supervisor.begin_heating_session(now, self.clock.wall())
         self.max_temp_c = self.supervisor.temp_c
         self._next_sample_s = now
+        self._held = False
         self._stage_times = []
         target_c, hold_min = self.settings.target_c, self.settings.hold_min
         _, self.session_id = self.records.write("the new session", lambda:
@@ -202,6 +229,9 @@ class Kit:
 
     def session_ended(self, outcome: str) -> None:
         self.supervisor.end_session()
+        # A healthy session: it held the target and ended without a fault.
+        self.memory.session_ended(self.controller,
+                                  healthy=self._held and outcome != State.FAULT.value)
         sid = self.session_id
         if sid is not None:  # kept if refused: written when the store takes it again
             fields: dict[str, Any] = {
@@ -239,31 +269,38 @@ class Kit:
             self.max_temp_c = temp if self.max_temp_c is None else max(self.max_temp_c, temp)
         s.tick(now, temp, verdict.dose_reached)
         self._record_sample(now, temp)
+        self.memory.flush_dose()
         self.pairing.expire()
         self.buzzer.update(now)
         self._update_led(now)
 
     def _judge(self, now: float) -> tuple[float | None, Judgement]:
-        """Read the thermistor and let the supervisor judge it; a fault it raises turns the
-        relay off here and now (its path) and latches. Returns (reading or None, verdict)."""
-        sample = self.devices.thermometer.read()
+        """Read every thermistor and the supply feedback and let the supervisor judge them;
+        a fault it raises turns the relay off here and now (its path) and latches. Returns
+        (the hotter reading, or None without a fresh one on every sensor; the verdict)."""
+        samples = [thermometer.read() for thermometer in self.devices.thermometers]
+        feedback = self.devices.feedback
         s = self.session
-        verdict = self.supervisor.judge(now, sample, self.relay.is_on, s.state,
+        verdict = self.supervisor.judge(now, samples, self.relay.is_on, s.state,
                                         self.settings.target_c, s.since_s,
-                                        faulted=s.state == State.FAULT)
+                                        faulted=s.state == State.FAULT,
+                                        powered=None if feedback is None else feedback.powered,
+                                        wall_s=self.clock.wall())
         if verdict.fault is not None:
             self.relay.force_off(now)
             self._latch(Fault(verdict.fault), now)
-        temp = self.supervisor.temp_c if verdict.reason != "no valid sample" else None
+        temp = self.supervisor.temp_c if verdict.reason != Veto.NO_SAMPLE else None
         return temp, verdict
 
     def _record_sample(self, now: float, temp: float | None) -> None:
-        """Once a second while heating: the reading and the relay into the session's log."""
+        """Once a second while heating: the readings and the relay into the session's log."""
         if self.session.heating and self.session_id is not None and \
                 now >= self._next_sample_s - 1e-9:
             self._next_sample_s = now + SAMPLE_EVERY_S
             sid, wall, relay = self.session_id, self.clock.wall(), self.relay.is_on
-            self.records.write("a sample", lambda: self.store.add_sample(sid, wall, temp, relay))
+            temp1_c, temp2_c = ([round_c(c) for c in self.supervisor.readings] + [None])[:2]
+            self.records.write("a sample", lambda: self.store.add_sample(
+                sid, wall, temp, relay, temp1_c=temp1_c, temp2_c=temp2_c))
 
     def service(self) -> None:
         """Between ticks: presses and timers only (buzzer edges, stage ends), no sampling."""
@@ -306,11 +343,15 @@ class Kit:
         if self.fault is not None and self.fault["code"] == fault:
             return
         self.relay.force_off(now)
-        self.fault = {"code": fault.value, "message": fault.message}
+        self.fault = fault_status(fault)
         log.error("FAULT %s: %s", fault.value, fault.message)
         sid = self.session_id
         self.records.write(f"the fault {fault.value}", lambda: self.store.latch_fault(
             fault.value, fault.message, sid), keep=True)
+        if self.session.state == State.FAULT:
+            # A fault on top of a latched one (the pad is powered: unplug it) is news too.
+            self._emit({"kind": "state", "state": State.FAULT.value, "stage": None,
+                        "fault": fault.value})
         self.session.fault(now, fault)
         self.session_id = None
         self.buzzer.play(ALARM, now)
@@ -407,38 +448,38 @@ class Kit:
                 result = handler(now, args or {})
             return self.status() if result is None else result
 
+    # -- the pad profile (napekit profile show / reset, on the kit's terminal) -------------
+    def _profile_commands(self) -> dict[str, SessionHandler]:
+        return {"profile": self._cmd_profile, "profile_reset": self._cmd_profile_reset}
+
+    @staticmethod
+    def _no_args(args: dict[str, Any]) -> None:
+        if args:
+            field = next(iter(args))
+            raise CommandError(400, f"unexpected field {field!r}: this command takes none", field)
+
+    def _cmd_profile(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
+        self._no_args(args)
+        return self.memory.profile_status()
+
+    def _cmd_profile_reset(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
+        """Forget the pad (a new one is fitted); the control law starts afresh too."""
+        self._no_args(args)
+        if self.session.heating:
+            raise CommandError(409, "the pad is heating: reset the profile once the kit is "
+                                    "idle")
+        if not self.memory.reset_profile():
+            raise CommandError(503, "the store refused the reset: the profile is unchanged")
+        self.controller = self._controller_factory()
+        return self.memory.profile_status()
+
     # -- status -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """The kit's state as the page, ``napekit status`` and the API show it."""
         with self.locked() as now:
-            s = self.session
-            remaining = s.remaining_s(now)
-            stages = [{"id": st.id, "title": st.title, "instruction": st.instruction,
-                       "caution": st.caution, "duration_s": s.stage_duration_s(i)}
-                      for i, st in enumerate(self.routine.stages)]
-            phase = self.routine.phases.get(s.state)
-            temp = self.supervisor.temp_c
-            return {
-                "state": s.state.value,
-                "stage": s.stage,
-                "stage_index": s.stage_index,
-                "stages": stages,
-                "remaining_s": None if remaining is None else round(remaining, 1),
-                "waiting": s.waiting,
-                "paused": s.paused,
-                "phase": phase,
-                "temp_c": None if temp is None else round(temp, 2),
-                "target_c": self.settings.target_c,
-                "relay": self.relay.is_on,
-                "dose_cem43": round(self.supervisor.dose_cem43, 4),
-                "heat_on_s": round(self.supervisor.heat_on_s, 1),
-                "fault": self._fault_status(),
-                "buzzer": self.buzzer.current,
-                "pairing_requests": self.pairing.pending(),
-                "sim": self.sim,
-            }
+            return kit_status(self, now)
 
-    def _fault_status(self) -> dict[str, str] | None:
+    def fault_report(self) -> dict[str, Any] | None:
         """The latched fault, with why the last long press did not clear it while that is
         fresh (``clear_refused``)."""
         if self.fault is None:

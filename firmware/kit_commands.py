@@ -94,7 +94,8 @@ class SessionCommands:
         if not args:
             return self.kit.settings.as_dict()
         try:
-            new = apply_update(self.kit.settings, args, self.kit.routine)
+            new = apply_update(self.kit.settings, args, self.kit.routine,
+                               target_max_c=self.kit.target_max_c)
         except SettingsError as exc:
             raise CommandError(400, exc.message, exc.field) from exc
         self.kit.store.save_settings(new.as_dict())

@@ -5,8 +5,9 @@ Every path that changes a setting (the kit's API, a scenario's ``[settings]`` an
 new :class:`Settings` or raises :class:`SettingsError` naming the field and the allowed
 range, leaving the old settings untouched.
 
-Hazard: ``target_c`` is capped at 43 °C by :mod:`firmware.limits`; a setting may make a
-safety limit stricter, never looser.
+Hazard: ``target_c`` is capped at 43 °C by :mod:`firmware.limits`, and lower (41 °C) on
+a kit built with one thermistor, which cannot cross-check its reading: the caller passes
+the kit's cap (``target_max_c``). A setting may make a safety limit stricter, never looser.
 """
 
 from __future__ import annotations
@@ -45,8 +46,19 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def apply_update(current: Settings, update: Any, routine: Routine) -> Settings:
-    """``current`` with ``update`` (a partial dict) applied, or :class:`SettingsError`."""
+def target_cap_text(target_max_c: float) -> str:
+    """Why the target stops where it does, for error messages."""
+    if target_max_c < L.TARGET_MAX_C:
+        return (f" (this kit has one temperature sensor: its cap is {target_max_c:.1f} °C; "
+                f"a second sensor allows up to {L.TARGET_MAX_C:g} °C)")
+    return ""
+
+
+def apply_update(current: Settings, update: Any, routine: Routine, *,
+                 target_max_c: float = L.TARGET_MAX_C) -> Settings:
+    """``current`` with ``update`` (a partial dict) applied, or :class:`SettingsError`.
+    ``target_max_c`` is the kit's cap on the target (never above ``TARGET_MAX_C``)."""
+    target_max_c = min(target_max_c, L.TARGET_MAX_C)
     if not isinstance(update, dict):
         raise SettingsError("settings", "must be an object of fields to change")
     allowed = ("target_c", "hold_min", "auto_advance", "stroke_ticks", "stage_s")
@@ -55,12 +67,7 @@ def apply_update(current: Settings, update: Any, routine: Routine) -> Settings:
         if key not in allowed:
             raise SettingsError(str(key), f"unknown setting; allowed: {', '.join(allowed)}")
         if key == "target_c":
-            if not _is_number(value) or not L.TARGET_MIN_C <= value <= L.TARGET_MAX_C \
-                    or (value * 2) != int(value * 2):
-                raise SettingsError("target_c", f"must be {L.TARGET_MIN_C:g} to "
-                                    f"{L.TARGET_MAX_C:g} °C in steps of {L.TARGET_STEP_C:g}, "
-                                    f"got {value!r}")
-            changes[key] = float(value)
+            changes[key] = _target(value, target_max_c)
         elif key == "hold_min":
             if not _is_number(value) or value != int(value) \
                     or not L.HOLD_MIN_MIN <= value <= L.HOLD_MIN_MAX:
@@ -74,6 +81,15 @@ def apply_update(current: Settings, update: Any, routine: Routine) -> Settings:
         else:
             changes[key] = _stage_durations(current, value, routine)
     return replace(current, **changes)
+
+
+def _target(value: Any, target_max_c: float) -> float:
+    if not _is_number(value) or not L.TARGET_MIN_C <= value <= target_max_c \
+            or (value * 2) != int(value * 2):
+        raise SettingsError("target_c", f"must be {L.TARGET_MIN_C:g} to {target_max_c:g} °C "
+                            f"in steps of {L.TARGET_STEP_C:g}{target_cap_text(target_max_c)}, "
+                            f"got {value!r}")
+    return float(value)
 
 
 def _stage_durations(current: Settings, value: Any, routine: Routine) -> dict[str, float]:

@@ -8,7 +8,13 @@ stage deadline, so every time in the trace is the exact virtual time of what hap
 The trace is DESIGN.md's: JSON lines of ``tick``, ``relay``, ``state``, ``buzzer``,
 ``command``, ``injected`` rows and a final ``summary``. While the daemon is down during a
 ``restart`` gap, ``tick`` rows carry ``state: null`` (nothing is running) and the pad's
-true temperature and contacts, which is what the scenario is about.
+true temperature, its contacts and the feedback line, which is what the scenario is
+about. A ``restart`` with ``stop_post`` runs the real ``ExecStopPost`` command
+(:mod:`firmware.relay_off`) on the simulated pins 0.5 s after the death, as systemd does.
+
+The kit is the scenario's (:attr:`firmware.scenario.Scenario.hardware`: the reference kit,
+or the ``--config`` file, with the scenario's ``[hardware.*]`` tables over it) unless a
+caller passes another.
 """
 
 from __future__ import annotations
@@ -30,12 +36,15 @@ from firmware.control import Controller, default_controller
 from firmware.errors import CommandError
 from firmware.kit import Kit
 from firmware.limits import TARGET_BAND_C
+from firmware.relay_off import Relay, relay_off
 from firmware.routine import Routine, load_routine
 from firmware.scenario import Event, Scenario
 from firmware.sim_hw import SimKit
 from firmware.sim_panel import DEFAULT_HOLD_S, SHORT_PRESS_S
 from firmware.states import State
 from firmware.store import Store
+
+STOP_POST_S = 0.5  # systemd's ExecStopPost forces the relay off this long after a death
 
 
 def _r(value: float | None, places: int = 3) -> float | None:
@@ -51,7 +60,7 @@ class Run:
                  data_dir: str | Path | None = None) -> None:
         self.sc = scenario
         self._write = write
-        self.config = config or HardwareConfig()
+        self.config: HardwareConfig = config or scenario.hardware
         self.routine = routine or load_routine()
         self.controller_factory = controller_factory
         self.clock = VirtualClock(0.0)
@@ -126,20 +135,35 @@ class Run:
             self.sim.press_button()
             self._schedule(now + (event.duration_s or DEFAULT_HOLD_S), self.sim.release_button)
         elif event.action == "fault":
-            fault = event.fault
-            assert fault is not None, "the scenario parser gives every fault event its fault"
-            self.sim.inject(fault)
-            if event.duration_s is not None:
-                self._schedule(now + event.duration_s, lambda: self.sim.clear(fault))
+            self._inject(event, now)
         elif event.action == "clear_fault":
             self.sim.clear()
         elif event.action == "restart":
             if self.kit is not None:
                 self.kit.abandon()  # kill -9: the relay keeps its last state
                 self.kit = None
+            if event.stop_post:
+                self._schedule(now + STOP_POST_S, self._stop_post)
             self._schedule(now + event.gap_s, self._restart_done)
         elif event.action == "command":
             self._command(event.command or "", event.args)
+
+    def _inject(self, event: Event, now: float) -> None:
+        fault = event.fault
+        assert fault is not None, "the scenario parser gives every fault event its fault"
+        sensor = event.sensor if event.sensor is not None else 1
+        self.sim.inject(fault, sensor=sensor, coupling=event.coupling)
+        if event.duration_s is not None:
+            self._schedule(now + event.duration_s,
+                           lambda: self.sim.clear(fault, sensor=sensor))
+
+    def _stop_post(self) -> None:
+        """systemd's ExecStopPost after the death: the real relay-off command on the pins
+        (only while the daemon is still down; a new daemon drives the relay itself)."""
+        if self.kit is None:
+            relay = self.config.relay
+            relay_off([Relay(relay.pin, relay.active_high, "scenario")], self.sim.factory,
+                      say=lambda message: None)
 
     def _restart_done(self) -> None:
         if self.kit is not None:
@@ -167,13 +191,20 @@ class Run:
     # -- the loop ---------------------------------------------------------------------------
     def _tick_row(self) -> None:
         kit = self.kit
+        powered = self.sim.supply_sensed() if self.config.feedback.enabled else None
         row: dict[str, Any] = {"kind": "tick", "state": None, "stage": None, "temp_c": None,
+                               "temp1_c": None, "temp2_c": None,
                                "true_c": _r(self.sim.pad.true_c), "relay": self.contacts,
-                               "target_c": None, "dose_cem43": None, "fault": None}
+                               "powered": powered, "target_c": None, "dose_cem43": None,
+                               "dose_day_cem43": None, "fault": None}
         if kit is not None:
+            sup = kit.supervisor
+            readings = [*sup.readings, None]
             row.update(state=kit.session.state.value, stage=kit.session.stage,
-                       temp_c=_r(kit.supervisor.reading_c), target_c=kit.settings.target_c,
-                       dose_cem43=_r(kit.supervisor.dose_cem43, 4),
+                       temp_c=_r(sup.reading_c), temp1_c=_r(readings[0]),
+                       temp2_c=_r(readings[1]), target_c=kit.settings.target_c,
+                       dose_cem43=_r(sup.dose_cem43, 4),
+                       dose_day_cem43=_r(sup.dose_day_cem43(self.clock.wall()), 4),
                        fault=kit.fault["code"] if kit.fault else None)
         self.emit(row)
 

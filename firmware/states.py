@@ -78,13 +78,16 @@ _MESSAGES: dict[Fault, str] = {
                         "short.",
     Fault.SENSOR_STALE: "The temperature reading stopped changing or arriving. Heat is off. "
                         "Check the thermistors and the MCP3008 wiring.",
-    Fault.SENSOR_DISAGREE: "The two thermistors disagree more than a healthy pad explains: "
-                           "one may be off the pad or loose. Heat is off. Check that both "
-                           "sit flat on the pad under their cover.",
+    Fault.SENSOR_DISAGREE: "The thermistors disagree with each other, or with how this pad "
+                           "heated before, more than a healthy pad explains: one or both may "
+                           "be off the pad, loose or stuck. Heat is off. Check that both sit "
+                           "flat on the pad under their cover. If you fitted a new pad, run "
+                           "'napekit profile reset' on the kit.",
     Fault.SENSOR_DETACHED: "A thermistor's reading fell faster than the pad can cool: it has "
                            "probably come off the pad. Heat is off. Fix it back on the pad.",
-    Fault.NO_HEAT: "The pad is not warming as it should. Heat is off. Check that the "
-                   "thermistors sit on the pad and that the pad's supply is plugged in.",
+    Fault.NO_HEAT: "The pad is not warming as it should, or its supply is not on when the "
+                   "kit switches it on. Heat is off. Check that the thermistors sit on the "
+                   "pad and that the pad's supply is plugged in.",
     Fault.RUNAWAY: "The pad is heating while the kit has switched it off: the relay may be "
                    "stuck. Unplug the pad's power supply now.",
     Fault.RELAY_WELDED: "The pad's supply is on while the kit has switched it off: the relay "

@@ -1,8 +1,9 @@
 """The kit's memory: SQLite (standard library, WAL) in the data directory.
 
-Holds settings, sessions with their once-a-second samples, latched faults, events and
-paired phones. The firmware daemon is its only writer. Times are the clock's people time
-(:meth:`firmware.clock.Clock.wall`), real even in a sped-up simulation.
+Holds settings, sessions with their once-a-second samples, latched faults, events, the
+last days' thermal dose, the pad profile and paired phones. The firmware daemon is its
+only writer. Times are the clock's people time (:meth:`firmware.clock.Clock.wall`), real
+even in a sped-up simulation.
 
 Schema changes only ever add columns (:data:`ADDED_COLUMNS`): a database made by an older
 kit gets them when it is opened, and keeps its history.
@@ -67,7 +68,9 @@ CREATE TABLE IF NOT EXISTS samples (
     session_id INTEGER NOT NULL REFERENCES sessions(id),
     t_s REAL NOT NULL,
     temp_c REAL,
-    relay INTEGER NOT NULL
+    relay INTEGER NOT NULL,
+    temp1_c REAL,
+    temp2_c REAL
 );
 CREATE INDEX IF NOT EXISTS samples_by_session ON samples(session_id, t_s);
 CREATE TABLE IF NOT EXISTS faults (
@@ -83,6 +86,21 @@ CREATE TABLE IF NOT EXISTS events (
     at REAL NOT NULL,
     kind TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS dose (
+    at REAL NOT NULL,
+    cem43 REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dose_by_time ON dose(at);
+CREATE TABLE IF NOT EXISTS profile (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    lag_s REAL NOT NULL,
+    lag_sigma_s REAL NOT NULL,
+    rise_c_per_s REAL NOT NULL,
+    tau_s REAL NOT NULL,
+    ambient_c REAL NOT NULL,
+    sensors TEXT NOT NULL,
+    saved_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS phones (
     id INTEGER PRIMARY KEY,
@@ -100,6 +118,8 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("sessions", "fault_code", "TEXT"),
     ("sessions", "fault_message", "TEXT"),
     ("sessions", "stage_times", "TEXT NOT NULL DEFAULT '[]'"),
+    ("samples", "temp1_c", "REAL"),
+    ("samples", "temp2_c", "REAL"),
 )
 
 # A session that ended in a fault, recorded before sessions had their own fault columns:
@@ -214,10 +234,13 @@ class Store:
             return _rowid(cur)
 
     def add_sample(self, session_id: int, t_s: float, temp_c: float | None,
-                   relay: bool) -> None:
+                   relay: bool, temp1_c: float | None = None,
+                   temp2_c: float | None = None) -> None:
+        """One sample: the hotter reading (``temp_c``), each sensor's, the relay."""
         with self._tx() as db:
-            db.execute("INSERT INTO samples(session_id, t_s, temp_c, relay) VALUES (?,?,?,?)",
-                       (session_id, t_s, temp_c, int(relay)))
+            db.execute("INSERT INTO samples(session_id, t_s, temp_c, relay, temp1_c, temp2_c) "
+                       "VALUES (?,?,?,?,?,?)",
+                       (session_id, t_s, temp_c, int(relay), temp1_c, temp2_c))
 
     def update_session(self, session_id: int, **fields: Any) -> None:
         allowed = {"ended_at", "outcome", "stages", "max_temp_c", "dose_cem43", "heat_on_s",
@@ -272,9 +295,10 @@ class Store:
             return None
         row = _session_record(rows[0])
         row["samples"] = [
-            {"t_s": s["t_s"], "temp_c": s["temp_c"], "relay": bool(s["relay"])}
-            for s in self._query("SELECT t_s, temp_c, relay FROM samples WHERE session_id = ? "
-                                 "ORDER BY t_s", (session_id,))
+            {"t_s": s["t_s"], "temp_c": s["temp_c"], "temp1_c": s["temp1_c"],
+             "temp2_c": s["temp2_c"], "relay": bool(s["relay"])}
+            for s in self._query("SELECT t_s, temp_c, temp1_c, temp2_c, relay FROM samples "
+                                 "WHERE session_id = ? ORDER BY t_s", (session_id,))
         ]
         return row
 
@@ -304,6 +328,44 @@ class Store:
         for r in rows:
             r["detail"] = json.loads(r["detail"])
         return rows
+
+    # -- the day's dose and the pad profile (firmware.kit_memory) -------------------------
+    def add_dose(self, at: float, cem43: float) -> None:
+        """A CEM43 dose given up to wall time ``at``; entries older than two days go."""
+        with self._tx() as db:
+            db.execute("INSERT INTO dose(at, cem43) VALUES (?, ?)", (at, cem43))
+            db.execute("DELETE FROM dose WHERE at < ?", (at - 2 * 86400.0,))
+
+    def dose_since(self, since: float) -> list[tuple[float, float]]:
+        """Every dose entry after wall time ``since``, oldest first."""
+        return [(r["at"], r["cem43"]) for r in
+                self._query("SELECT at, cem43 FROM dose WHERE at > ? ORDER BY at", (since,))]
+
+    _PROFILE_KEYS = ("lag_s", "lag_sigma_s", "rise_c_per_s", "tau_s", "ambient_c")
+
+    def load_profile(self) -> dict[str, Any] | None:
+        """The stored pad profile (firmware.safety.profile.PadProfile's fields as plain
+        values, ``sensors`` a list of dicts) and ``saved_at``; or ``None``."""
+        rows = self._query(f"SELECT {', '.join(self._PROFILE_KEYS)}, sensors, saved_at "
+                           "FROM profile WHERE id = 1")
+        if not rows:
+            return None
+        row = rows[0]
+        row["sensors"] = json.loads(row["sensors"])  # JSON keeps Infinity as a number
+        if row["tau_s"] < 0:  # a pad that showed no loss: infinity, stored as -1
+            row["tau_s"] = float("inf")
+        return row
+
+    def save_profile(self, profile: dict[str, Any]) -> None:
+        values = [-1.0 if profile[k] == float("inf") else profile[k] for k in self._PROFILE_KEYS]
+        with self._tx() as db:
+            db.execute(f"INSERT OR REPLACE INTO profile(id, {', '.join(self._PROFILE_KEYS)}, "
+                       "sensors, saved_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+                       (*values, json.dumps(profile["sensors"]), self._wall()))
+
+    def clear_profile(self) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM profile")
 
     # -- phones -------------------------------------------------------------------------
     def add_phone(self, name: str, token_hash: str) -> int:

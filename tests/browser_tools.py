@@ -119,7 +119,20 @@ def start_kit(prefix: str = "nkb-") -> Iterator[Kit]:
         yield Kit(url, proc, tmp / "data", log)
     finally:
         _stop(proc)
+        _print_faults(log)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _print_faults(log: Path) -> None:
+    """The faults the kit latched, into the test's captured output (shown when a test of
+    this kit fails: a fault nobody injected is the first thing to look at)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    for line in lines:
+        if "FAULT" in line or "late" in line:
+            print("kit log:", line)
 
 
 # -- the browser ----------------------------------------------------------------------------

@@ -44,13 +44,15 @@ class KitBench:
 
     ``run`` (or ``ticks``) drives it as the daemon does: the pad's physics, then a tick,
     every 0.1 s of virtual time. ``controller`` is a controller factory (e.g.
-    :class:`AlwaysHeat`); ``relay_active_high`` flips the relay's wiring.
+    :class:`AlwaysHeat`); ``relay_active_high`` flips the relay's wiring; ``config`` is
+    another kit (one sensor, no feedback) to start from.
     """
 
     def __init__(self, data_dir: str | Path, *, pad: PadParams | None = None,
                  controller: Callable[[], object] | None = None,
-                 relay_active_high: bool = True, seed: int = 3) -> None:
-        config = HardwareConfig()
+                 relay_active_high: bool = True, seed: int = 3,
+                 config: HardwareConfig | None = None) -> None:
+        config = config or HardwareConfig()
         self.config = replace(config, relay=replace(config.relay,
                                                     active_high=relay_active_high))
         self.clock = VirtualClock()

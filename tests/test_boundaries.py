@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # module -> modules it must not pull in (directly or through anything it imports)
 FORBIDDEN = {
-    "firmware.supervisor": ["gpiozero", "firmware.devices", "firmware.kit"],
+    "firmware.supervisor": ["gpiozero", "firmware.devices", "firmware.kit", "firmware.control",
+                            "firmware.session", "firmware.store"],
     "firmware.thermistor": ["gpiozero"],
     "firmware.states": ["gpiozero", "firmware.kit"],
     "firmware.control_socket": ["firmware.kit", "gpiozero"],

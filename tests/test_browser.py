@@ -275,7 +275,8 @@ def test_fault_shows_and_a_long_press_clears_it(kit: Kit, browser) -> None:
         expect(page.locator("#state-word")).to_have_attribute("data-state", "fault")
         banner = page.locator("#fault")
         expect(banner).to_contain_text("thermistor")
-        expect(page.locator("#temp")).to_have_text("no reading")  # never a stale number
+        # Never a stale number: the cut sensor says so; the big one is sensor 2's, live.
+        expect(page.locator("#sensors")).to_contain_text("Sensor 1: no reading")
         expect(banner).to_contain_text("hold the kit's button for 2 seconds to clear it")
         expect(page.locator("#relay")).to_have_text("heat off")
         expect(page.locator("#btn-start")).to_be_disabled()

@@ -33,7 +33,7 @@ def test_a_bad_config_is_refused_naming_the_key(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", ["run", "simulate", "selftest", "calibrate", "status",
-                                     "pair", "config"])
+                                     "pair", "config", "profile"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exited:
         main([command, "--help"])

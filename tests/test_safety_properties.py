@@ -1,25 +1,31 @@
 """Safety invariants, over any sequence of readings, presses, commands, faults and time.
 
 A hypothesis state machine drives the real kit (gpiozero MockFactory, simulated MCP3008
-and pad, virtual clock) and, after every control tick, checks the relay pin itself:
-heat is never on while the latest reading is at or above 45 °C, while a fault is latched,
-outside ``preheat``/``warmup``, past 30 minutes of heat or past the dose limit; and after
-every injected sensor fault heat is off within 0.2 s.
+and pad, virtual clock) on every kind of kit (one or two thermistors, with or without the
+supply feedback) and, after every control tick, checks the relay pin itself: heat is
+never on while either valid reading is at or above 45 °C or a sensor has no valid reading,
+while a fault is latched, outside ``preheat``/``warmup``, past 30 minutes of heat or past
+the day's dose; after every injected sensor fault heat is off within 0.2 s; and a welded
+relay on a kit with feedback is latched as a fault that says "unplug" within 0.5 s of the
+relay being commanded off.
 """
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
+from dataclasses import replace
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from firmware import limits as L
+from firmware.config import HardwareConfig
 from firmware.errors import CommandError
 from firmware.plant import PadParams
-from firmware.sim_hw import FAULTS
+from firmware.sim_hw import FAULTS, KIT_FAULTS
+from firmware.states import Fault
 from tests.conftest import AlwaysHeat, KitBench
 from tests.speed import examples
 
@@ -41,16 +47,34 @@ setting_changes = st.fixed_dictionaries({}, optional={
 })
 
 
+def kit_config(sensors: int, feedback: bool) -> HardwareConfig:
+    c = HardwareConfig()
+    return replace(c, thermistor2=replace(c.thermistor2, enabled=sensors == 2),
+                   feedback=replace(c.feedback, enabled=feedback))
+
+
 class KitSafety(RuleBasedStateMachine):
     @initialize(pad=pads, relay_active_high=st.booleans(), seed=st.integers(0, 2**16),
-                broken_control=st.booleans())
-    def boot(self, pad, relay_active_high, seed, broken_control):
+                broken_control=st.booleans(), sensors=st.sampled_from([2, 2, 1]),
+                feedback=st.booleans(), dose_so_far=st.sampled_from([0.0, 0.0, 14.5, 15.0]))
+    def boot(self, pad, relay_active_high, seed, broken_control, sensors, feedback,
+             dose_so_far):
         self.tmp = tempfile.TemporaryDirectory(prefix="nk-prop-")
         self.bench = KitBench(self.tmp.name, pad=pad, seed=seed,
                               relay_active_high=relay_active_high,
-                              controller=AlwaysHeat if broken_control else None)
+                              controller=AlwaysHeat if broken_control else None,
+                              config=kit_config(sensors, feedback))
+        if dose_so_far:  # earlier today: stored, so the kit starts with it
+            bench = self.bench
+            bench.kit.store.add_dose(bench.clock.wall() - 600.0, dose_so_far)
+            bench.kit.close()
+            bench.kit = bench.boot()
         self.clock, self.sim, self.kit = self.bench.clock, self.bench.sim, self.bench.kit
+        self.feedback = feedback
         self.sensor_fault_at: float | None = None
+        self.welded = False
+        self.welded_at = 0.0
+        self.off_since: float | None = self.clock.monotonic()
 
     def teardown(self):
         if hasattr(self, "bench"):
@@ -82,16 +106,23 @@ class KitSafety(RuleBasedStateMachine):
             self.kit.command("settings", changes)
         self.check_heat()
 
-    @rule(fault=st.sampled_from(FAULTS), coupling=st.floats(0.05, 0.95))
-    def inject(self, fault, coupling):
-        self.sim.inject(fault, coupling=coupling if fault == "sensor_partial" else None)
+    @rule(fault=st.sampled_from(FAULTS), coupling=st.floats(0.05, 0.95),
+          sensor=st.sampled_from([1, 2, "both"]))
+    def inject(self, fault, coupling, sensor):
+        if sensor != 1 and len(self.sim.sensors) == 1 or fault in KIT_FAULTS:
+            sensor = 1
+        self.sim.inject(fault, sensor=sensor,
+                        coupling=coupling if fault == "sensor_partial" else None)
         if fault in SENSOR_FAULTS and self.sensor_fault_at is None:
             self.sensor_fault_at = self.clock.monotonic()
+        if fault == "relay_stuck_on" and not self.welded:
+            self.welded, self.welded_at = True, self.clock.monotonic()
 
     @rule()
     def clear(self):
         self.sim.clear()
         self.sensor_fault_at = None
+        self.welded = False
 
     @rule(delta_c=st.floats(-10.0, 15.0))
     def pad_jumps(self, delta_c):
@@ -107,17 +138,35 @@ class KitSafety(RuleBasedStateMachine):
         return energised
 
     def check_heat(self):
+        self.check_weld()
         if not self.heat_on():
             return
         kit = self.kit
         sup = kit.supervisor
         assert kit.session.state in ("preheat", "warmup"), kit.session.state
         assert kit.fault is None, kit.fault
-        assert sup.reading_c is not None and sup.reading_c < L.OVERTEMP_C
+        readings = sup.readings
+        assert all(r is not None for r in readings), readings  # every sensor valid
+        assert max(r for r in readings if r is not None) < L.OVERTEMP_C
         assert sup.heat_on_s <= L.SESSION_HEAT_LIMIT_S
-        assert sup.dose_cem43 < L.DOSE_LIMIT_CEM43
+        assert not sup.dose_reached(self.clock.wall())
+        assert sup.dose_day_cem43(self.clock.wall()) < L.DOSE_LIMIT_CEM43
         if self.sensor_fault_at is not None:
             assert self.clock.monotonic() - self.sensor_fault_at <= L.REACTION_S
+
+    def check_weld(self):
+        """With feedback, a weld is latched as a fault that says "unplug" within 0.5 s of
+        the relay being commanded off (the line not stuck off, the kit running)."""
+        now = self.clock.monotonic()
+        if self.kit.relay.is_on:
+            self.off_since = None
+        elif self.off_since is None:
+            self.off_since = now
+        welded_shows = (self.welded and self.feedback
+                        and "feedback_stuck_off" not in self.sim.faults)
+        if welded_shows and now - max(self.off_since, self.welded_at) > 0.5 + L.TICK_S:
+            fault = self.kit.fault
+            assert fault is not None and Fault(fault["code"]).pad_powered, fault
 
     @invariant()
     def relay_off_unless_heating(self):

@@ -288,3 +288,107 @@ def test_load_scenario_with_non_utf8_bytes_is_a_scenario_error(tmp_path):
     path.write_bytes("duration_s = 5 # caf\u00e9\n".encode("latin-1"))
     with pytest.raises(ScenarioError, match="UTF-8"):
         load_scenario(path, ROUTINE)
+
+
+# -- issue 10: sensors, couplings, the feedback, stop_post, [hardware.*] -------------------------
+def test_a_sensor_fault_defaults_to_sensor_1_and_names_the_sensor_it_is_on():
+    first_, second, both = parse({"duration_s": 100, "events": [
+        {"at_s": 1, "action": "fault", "fault": "thermistor_open"},
+        {"at_s": 2, "action": "fault", "fault": "sensor_detached", "sensor": 2},
+        {"at_s": 3, "action": "fault", "fault": "adc_stuck", "sensor": "both"}]}).events
+    assert (first_.sensor, second.sensor, both.sensor) == (1, 2, "both")
+    assert second.as_dict() == {"at_s": 2.0, "action": "fault", "fault": "sensor_detached",
+                                "sensor": 2}
+
+
+def test_sensor_partial_takes_its_coupling():
+    event, = parse(with_event(action="fault", fault="sensor_partial", sensor=2,
+                              coupling=0.8)).events
+    assert (event.sensor, event.coupling) == (2, 0.8)
+    assert event.as_dict()["coupling"] == 0.8
+
+
+def test_a_kit_fault_names_no_sensor():
+    event, = parse(with_event(action="fault", fault="feedback_stuck_on")).events
+    assert event.sensor is None and "sensor" not in event.as_dict()
+
+
+def test_restart_with_stop_post():
+    event, = parse(with_event(action="restart", stop_post=True)).events
+    assert event.stop_post is True and event.as_dict()["stop_post"] is True
+    plain, = parse(with_event(action="restart")).events
+    assert plain.stop_post is False and "stop_post" not in plain.as_dict()
+
+
+def test_hardware_tables_change_the_kit_the_scenario_runs_on():
+    scenario = parse({"duration_s": 10, "hardware": {"thermistor2": {"enabled": False},
+                                                     "feedback": {"enabled": False}}})
+    assert not scenario.hardware.thermistor2.enabled
+    assert not scenario.hardware.feedback.enabled
+    assert scenario.hardware.relay.pin == 17  # the rest stays the reference kit's
+
+
+def test_hardware_tables_go_over_the_config_file_given():
+    from dataclasses import replace
+
+    from firmware.config import HardwareConfig
+
+    base = HardwareConfig()
+    base = replace(base, relay=replace(base.relay, pin=5))
+    scenario = parse_scenario({"duration_s": 10, "hardware": {"feedback": {"enabled": False}}},
+                              ROUTINE, base)
+    assert scenario.hardware.relay.pin == 5 and not scenario.hardware.feedback.enabled
+
+
+def test_a_one_sensor_kit_caps_the_scenarios_settings():
+    error = refused({"duration_s": 10, "hardware": {"thermistor2": {"enabled": False}},
+                     "settings": {"target_c": 42.0}})
+    assert error.field == "settings.target_c" and "41.0" in error.message
+
+
+ISSUE10_BAD = [
+    ({"hardware": {"thermistor2": {"enabled": "no"}}}, "hardware.thermistor2.enabled",
+     "true or false"),
+    ({"hardware": {"relay": {"colour": 1}}}, "hardware.relay.colour", "unknown key"),
+    ({"hardware": {"gremlin": {"x": 1}}}, "hardware.gremlin", "unknown section"),
+    ({"hardware": {"feedback": 5}}, "hardware.feedback", "table"),
+    ({"hardware": 5}, "hardware", "table"),
+    ({"hardware": {"feedback": {"pin": 17}}}, "hardware.feedback.pin", "already used"),
+    ({"events": [{"at_s": 1, "action": "fault", "fault": "sensor_detached", "sensor": 3}]},
+     "events[0].sensor", '1, 2 or "both"'),
+    ({"events": [{"at_s": 1, "action": "fault", "fault": "sensor_detached", "sensor": 1.0}]},
+     "events[0].sensor", '1, 2 or "both"'),
+    ({"events": [{"at_s": 1, "action": "fault", "fault": "relay_stuck_on", "sensor": 1}]},
+     "events[0].sensor", "fault of the kit"),
+    ({"hardware": {"thermistor2": {"enabled": False}},
+      "events": [{"at_s": 1, "action": "fault", "fault": "thermistor_open", "sensor": 2}]},
+     "events[0].sensor", "one sensor"),
+    ({"hardware": {"thermistor2": {"enabled": False}},
+      "events": [{"at_s": 1, "action": "fault", "fault": "thermistor_open",
+                  "sensor": "both"}]},
+     "events[0].sensor", "one sensor"),
+    ({"hardware": {"feedback": {"enabled": False}},
+      "events": [{"at_s": 1, "action": "fault", "fault": "feedback_stuck_on"}]},
+     "events[0].fault", "no"),
+    ({"events": [{"at_s": 1, "action": "fault", "fault": "sensor_partial"}]},
+     "events[0].coupling", "required"),
+    ({"events": [{"at_s": 1, "action": "fault", "fault": "sensor_partial", "coupling": 1.0}]},
+     "events[0].coupling", "less than 1"),
+    ({"events": [{"at_s": 1, "action": "fault", "fault": "sensor_partial", "coupling": 0}]},
+     "events[0].coupling", "more than 0"),
+    ({"events": [{"at_s": 1, "action": "fault", "fault": "thermistor_open",
+                  "coupling": 0.5}]},
+     "events[0].coupling", "only sensor_partial"),
+    ({"events": [{"at_s": 1, "action": "restart", "stop_post": "yes"}]},
+     "events[0].stop_post", "true or false"),
+    ({"events": [{"at_s": 1, "action": "press", "stop_post": True}]},
+     "events[0].stop_post", "unknown key"),
+]
+
+
+@pytest.mark.parametrize(("extra", "field", "words"), ISSUE10_BAD,
+                         ids=[f for _, f, _ in ISSUE10_BAD])
+def test_issue10_bad_values_name_the_field(extra, field, words):
+    error = refused({"duration_s": 100, **extra})
+    assert error.field == field
+    assert words in error.message

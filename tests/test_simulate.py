@@ -111,8 +111,9 @@ def test_trace_rows_all_have_time_and_kind(normal):
     assert all(isinstance(r["t"], float | int) and r["kind"] for r in normal)
     ticks = kind(normal, "tick")
     assert [r["t"] for r in ticks[:3]] == [0.0, 1.0, 2.0]
-    assert set(ticks[0]) == {"t", "kind", "state", "stage", "temp_c", "true_c", "relay",
-                             "target_c", "dose_cem43", "fault"}
+    assert set(ticks[0]) == {"t", "kind", "state", "stage", "temp_c", "temp1_c", "temp2_c",
+                             "true_c", "relay", "powered", "target_c", "dose_cem43",
+                             "dose_day_cem43", "fault"}
 
 
 @pytest.mark.slow
@@ -175,15 +176,20 @@ def test_short_press_in_warmup_ends_heating_at_once():
 
 
 # -- faults -----------------------------------------------------------------------------------
+# The reference kit has two thermistors and the supply feedback (DESIGN.md): a sensor that
+# falls off is seen falling (sensor_detached, not no_heat a minute later), one frozen ADC
+# channel disagrees with the other before its count has been still for 60 s of heat, a
+# relay that does not close shows on the feedback in 5 s and a welded one at the next off
+# command. The one-sensor, no-feedback paths of the same faults are in test_safety_rows.
 @pytest.mark.parametrize("scenario, code, injected_at, within_s", [
     ("thermistor_open.toml", "sensor_open", 400.0, 0.4),
     ("thermistor_short.toml", "sensor_short", 100.0, 0.4),
     # no_heat: 60 s of heat without a 1 °C gain (plus the control law's 2 s rest at start)
     ("heater_dead.toml", "no_heat", 60.0, 65.0),
-    ("sensor_detached.toml", "no_heat", 120.0, 65.0),
-    ("relay_stuck_off.toml", "no_heat", 2.0, 65.0),
-    ("adc_stuck.toml", "sensor_stale", 100.0, 121.0),
-    ("relay_stuck_on_hold.toml", "runaway", 400.0, 120.0),
+    ("sensor_detached.toml", "sensor_detached", 120.0, 5.0),
+    ("relay_stuck_off.toml", "no_heat", 2.0, 8.0),
+    ("adc_stuck.toml", "sensor_disagree", 100.0, 60.0),
+    ("relay_stuck_on_hold.toml", "relay_welded", 400.0, 30.0),
 ])
 def test_injected_fault_is_caught_and_latched(scenario, code, injected_at, within_s):
     rows = run_file(scenario)
@@ -203,14 +209,12 @@ def test_sensor_faults_turn_heat_off_within_the_reaction_time(scenario, injected
     assert off is not None and off - injected_at <= 0.2
 
 
-def test_relay_welded_in_idle_is_reported_as_runaway():
+def test_relay_welded_in_idle_is_caught_by_the_feedback_within_half_a_second():
     rows = run_file("relay_stuck_on_idle.toml")
     fault = first(rows, kind="state", state="fault")
-    assert fault["fault"] == "runaway"
-    # caught as soon as the reading passes 35 °C (the rise was there long before)
-    crossed = next(r["t"] for r in kind(rows, "tick") if r["temp_c"] >= 35.0)
-    assert crossed - 1.0 <= fault["t"] <= crossed + 1.0
-    assert max(r["temp_c"] for r in kind(rows, "tick") if r["t"] <= fault["t"]) < 45.0
+    assert fault["fault"] == "relay_welded"
+    assert 10.0 <= fault["t"] <= 10.5
+    assert first(rows, kind="buzzer", pattern="alarm")["t"] == fault["t"]
 
 
 def test_a_single_adc_spike_costs_no_session():
@@ -302,6 +306,13 @@ def test_cli_writes_the_trace_to_stdout(capsys):
     ("duration_s = 10\n[settings]\ntarget_c = 46.0\n", "settings.target_c"),
     ("duration_s = 10\n[plant]\nwatts = 3\n", "plant.watts"),
     ("duration_s = = 1", "not valid TOML"),
+    ("duration_s = 10\n[hardware.thermistor2]\nenabled = 1\n", "hardware.thermistor2.enabled"),
+    ("duration_s = 10\n[hardware.thermistor2]\nenabled = false\n[[events]]\nat_s = 1\n"
+     "action = \"fault\"\nfault = \"thermistor_open\"\nsensor = 2\n", "events[0].sensor"),
+    ("duration_s = 10\n[[events]]\nat_s = 1\naction = \"fault\"\n"
+     "fault = \"sensor_partial\"\ncoupling = 2\n", "events[0].coupling"),
+    ("duration_s = 10\n[[events]]\nat_s = 1\naction = \"restart\"\nstop_post = 1\n",
+     "events[0].stop_post"),
 ])
 def test_cli_refuses_a_bad_scenario_with_exit_2_and_one_line(tmp_path, capsys, body, named):
     path = tmp_path / "bad.toml"

@@ -83,14 +83,64 @@ def test_new_session_records_target_hold_and_start_time(store):
 
 def test_session_with_samples_round_trips_in_time_order(store):
     sid = store.start_session(40.0, 10)
-    store.add_sample(sid, WALL_START + 2, 23.5, True)
-    store.add_sample(sid, WALL_START + 1, 22.5, True)
+    store.add_sample(sid, WALL_START + 2, 23.5, True, temp1_c=23.5, temp2_c=23.1)
+    store.add_sample(sid, WALL_START + 1, 22.5, True, temp1_c=22.4, temp2_c=22.5)
     store.add_sample(sid, WALL_START + 3, None, False)
     assert store.session(sid)["samples"] == [
-        {"t_s": WALL_START + 1, "temp_c": 22.5, "relay": True},
-        {"t_s": WALL_START + 2, "temp_c": 23.5, "relay": True},
-        {"t_s": WALL_START + 3, "temp_c": None, "relay": False},
+        {"t_s": WALL_START + 1, "temp_c": 22.5, "temp1_c": 22.4, "temp2_c": 22.5,
+         "relay": True},
+        {"t_s": WALL_START + 2, "temp_c": 23.5, "temp1_c": 23.5, "temp2_c": 23.1,
+         "relay": True},
+        {"t_s": WALL_START + 3, "temp_c": None, "temp1_c": None, "temp2_c": None,
+         "relay": False},
     ]
+
+
+def test_a_store_from_before_two_sensors_gains_the_sensor_columns(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript("CREATE TABLE samples (session_id INTEGER NOT NULL, t_s REAL NOT NULL,"
+                      " temp_c REAL, relay INTEGER NOT NULL);"
+                      "INSERT INTO samples VALUES (1, 5.0, 30.0, 1);")
+    old.close()
+    store = Store(path, durable=False, wall=lambda: WALL_START)
+    sid = store.start_session(40.0, 10)
+    store.add_sample(sid, 6.0, 31.0, True, temp1_c=31.0, temp2_c=30.5)
+    old_row, new_row = store.session(sid)["samples"]  # session 1 had the old row
+    assert old_row["temp2_c"] is None and new_row["temp2_c"] == 30.5
+    store.close()
+
+
+def test_dose_entries_are_kept_and_read_back_by_wall_time(store):
+    store.add_dose(WALL_START + 10.0, 0.5)
+    store.add_dose(WALL_START + 20.0, 0.25)
+    assert store.dose_since(WALL_START) == [(WALL_START + 10.0, 0.5),
+                                            (WALL_START + 20.0, 0.25)]
+    assert store.dose_since(WALL_START + 15.0) == [(WALL_START + 20.0, 0.25)]
+
+
+def test_dose_entries_older_than_two_days_are_dropped_as_new_ones_come(store):
+    store.add_dose(WALL_START, 1.0)
+    store.add_dose(WALL_START + 3 * 86400.0, 0.1)
+    assert store.dose_since(0.0) == [(WALL_START + 3 * 86400.0, 0.1)]
+
+
+def test_the_pad_profile_is_one_row_saved_replaced_and_cleared(store):
+    assert store.load_profile() is None
+    profile = {"lag_s": 5.0, "lag_sigma_s": 0.2, "rise_c_per_s": 0.08, "tau_s": 600.0,
+               "ambient_c": 22.0,
+               "sensors": [{"lag_s": 5.5, "tau_s": 700.0, "rise_c_per_s": 0.081},
+                           {"lag_s": 9.0, "tau_s": float("inf"), "rise_c_per_s": 0.08}]}
+    store.save_profile(profile)
+    store.save_profile({**profile, "tau_s": float("inf")})
+    row = store.load_profile()
+    assert row["tau_s"] == float("inf") and row["lag_s"] == 5.0
+    assert row["sensors"][1] == {"lag_s": 9.0, "tau_s": float("inf"), "rise_c_per_s": 0.08}
+    assert row["saved_at"] == WALL_START
+    store.clear_profile()
+    assert store.load_profile() is None
 
 
 def test_samples_belong_to_their_own_session(store):

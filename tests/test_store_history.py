@@ -130,16 +130,18 @@ def test_sessions_started_in_the_same_second_keep_the_newest_first(store):
 def test_an_old_database_gets_the_new_columns_when_opened(old_database, open_store):
     open_store()
     db = sqlite3.connect(old_database)
-    columns = {row[1] for row in db.execute("PRAGMA table_info(sessions)")}
+    columns = {(table, row[1]) for table in ("sessions", "samples")
+               for row in db.execute(f"PRAGMA table_info({table})")}
     db.close()
-    assert {column for _, column, _ in ADDED_COLUMNS} <= columns
+    assert {(table, column) for table, column, _ in ADDED_COLUMNS} <= columns
 
 
 def test_an_old_database_keeps_its_history(old_database, store):
     old = store.session(1)
     assert (old["outcome"], old["started_at"], old["stages"]) == ("completed", 1000.0,
                                                                   ["effleurage"])
-    assert old["samples"] == [{"t_s": 1001.0, "temp_c": 22.5, "relay": True}]
+    assert old["samples"] == [{"t_s": 1001.0, "temp_c": 22.5, "temp1_c": None,
+                               "temp2_c": None, "relay": True}]
     assert old["fault"] is None and old["stage_times"] == []
 
 

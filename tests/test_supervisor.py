@@ -200,9 +200,10 @@ def test_thirty_minutes_of_heat_in_a_session_is_overrun():
 
 def test_dose_limit_vetoes_heat_without_a_fault():
     f = Feed(state="warmup", target_c=43.0)
-    f.sup.dose_cem43 = L.DOSE_LIMIT_CEM43 - 0.001
+    f.sup.dose.add(L.DOSE_LIMIT_CEM43 - 0.001)  # the day's dose so far
     f.run(1.0, lambda t: 43.0 + (0.1 if int(t * 10) % 2 else 0), relay=True)
     assert f.last.dose_reached and not f.last.heat_allowed and f.faults == []
+    assert f.last.reason == "dose"
 
 
 @pytest.mark.parametrize("temp_c, rate", [(43.0, 1.0), (44.0, 2.0), (42.0, 0.25),
@@ -265,7 +266,8 @@ def test_a_latched_fault_keeps_any_later_fault_but_runaway_from_latching():
     assert f.faults == ["sensor_stale"]
     for _ in range(L.OUT_OF_RANGE_SAMPLES_TO_LATCH + 1):
         f.tick(Sample(raw=1023, temp_c=None))  # would be sensor_open
-    f.run(L.RUNAWAY_SETTLE_S, lambda t: 30.0, relay=False)
+    f.run(60.0, lambda t: 30.0, relay=False)
     assert f.faults == ["sensor_stale"]
-    f.run(40.0, lambda t: 36.0 + 0.05 * t, relay=False)  # climbing, relay off: welded
+    start = f.now
+    f.run(200.0, lambda t: 30.0 + 0.06 * (t - start), relay=False)  # a welded pad climbs
     assert f.faults == ["sensor_stale", "runaway"]

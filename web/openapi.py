@@ -80,6 +80,9 @@ SCHEMAS: dict[str, Any] = {
         "type": ["object", "null"], "required": ["code", "message"],
         "properties": {"code": {"type": "string", "enum": FAULT_CODES},
                        "message": {"type": "string"},
+                       "pad_powered": {"type": "boolean", "const": True, "description": (
+                           "present when the fault means the pad may still be heating "
+                           "although the kit switched it off: unplug its supply")},
                        "clear_refused": {"type": "string", "description": (
                            "why the last long press did not clear the fault, in the "
                            "kit's words (when the daemon reports it)")}},
@@ -93,7 +96,8 @@ SCHEMAS: dict[str, Any] = {
     "Status": {
         "type": "object",
         "required": ["state", "stage", "stage_index", "stages", "remaining_s", "temp_c",
-                     "target_c", "relay", "dose_cem43", "fault", "sim"],
+                     "temp1_c", "temp2_c", "sensors", "target_c", "relay", "powered",
+                     "dose_cem43", "dose_day_cem43", "heat_available_at", "fault", "sim"],
         "properties": {
             "state": {"type": "string", "enum": STATES},
             "stage": {"type": ["string", "null"]},
@@ -123,7 +127,8 @@ SCHEMAS: dict[str, Any] = {
             "dose_day_cem43": {"type": "number", "description": "heat dose in the last "
                                                                 "24 hours"},
             "heat_available_at": {"type": ["number", "null"], "description": (
-                "Unix seconds when the daily dose allows heat again (null: it does now)")},
+                "Unix seconds when the daily dose allows heat again (null: it does now): "
+                "once at most the limit less one CEM43 minute lies in the last 24 hours")},
             "heat_on_s": NUM,
             "fault": _ref("Fault"),
             "buzzer": {"type": ["string", "null"]},
@@ -169,6 +174,7 @@ SCHEMAS: dict[str, Any] = {
             "properties": {"samples": {"type": "array", "items": {
                 "type": "object", "required": ["t_s", "temp_c", "relay"],
                 "properties": {"t_s": NUM, "temp_c": NULLABLE_NUM,
+                               "temp1_c": NULLABLE_NUM, "temp2_c": NULLABLE_NUM,
                                "relay": {"type": "boolean"}}}}}}],
     },
     "Routine": {
