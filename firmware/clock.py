@@ -51,16 +51,34 @@ class ScaledClock:
     Only pad time runs fast: :meth:`wall` is the real wall clock, so what a person reads
     later (session start and end, samples, stage times, faults) is real time, in order,
     and never in the future, however fast the simulated pad runs.
+
+    ``max_step_s``: the most pad time that passes between two reads of the clock. A
+    process that stalls for 70 ms at 30x would otherwise skip 2.1 s of pad time the kit
+    never sampled, which the supervisor rightly calls a stale sensor; with a cap, a
+    simulation that cannot keep up slows down instead (it runs slower than ``speed``
+    meanwhile). ``None``: no cap (pad time is exactly ``speed`` times real time).
     """
 
-    def __init__(self, speed: float = 1.0) -> None:
+    def __init__(self, speed: float = 1.0, max_step_s: float | None = None) -> None:
         if not speed > 0:
             raise ValueError("speed must be > 0")
+        if max_step_s is not None and not max_step_s > 0:
+            raise ValueError("max_step_s must be > 0")
         self.speed = speed
+        self.max_step_s = max_step_s
         self._t0 = time.monotonic()
+        self._lock = threading.Lock()
+        self._real_s = self._t0  # the last read, real
+        self._pad_s = 0.0  # and pad time then
 
     def monotonic(self) -> float:
-        return (time.monotonic() - self._t0) * self.speed
+        if self.max_step_s is None:
+            return (time.monotonic() - self._t0) * self.speed
+        with self._lock:
+            real_s = time.monotonic()
+            self._pad_s += min((real_s - self._real_s) * self.speed, self.max_step_s)
+            self._real_s = real_s
+            return self._pad_s
 
     def wall(self) -> float:
         return time.time()

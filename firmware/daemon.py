@@ -46,6 +46,9 @@ from firmware.store import Store
 
 log = logging.getLogger("napekit")
 
+# A sped-up simulation never skips more pad time than this between two reads of its
+# clock (it slows down when the machine is busy instead of showing a stale sensor).
+SIM_MAX_STEP_S = 0.25
 STALL_S = 1.0  # a tick this late means the loop is not healthy: no watchdog ping
 
 
@@ -64,7 +67,8 @@ class KitDaemon:
         self.simkit: SimKit | None = None
         self.clock: Clock
         if sim:
-            self.clock = clock or ScaledClock(speed)
+            self.clock = clock or ScaledClock(
+                speed, max_step_s=SIM_MAX_STEP_S if speed > 1 else None)
             self.simkit = SimKit(config, pad or PadParams(),
                                  seed=int.from_bytes(os.urandom(4), "big"))
             pin_factory = self.simkit.factory

@@ -10,7 +10,10 @@ from __future__ import annotations
 import pytest
 
 from firmware import clock as clock_module
+from firmware import limits as L
 from firmware.clock import ScaledClock, VirtualClock
+from firmware.config import HardwareConfig
+from firmware.daemon import SIM_MAX_STEP_S, KitDaemon
 
 
 class FakeTime:
@@ -76,6 +79,37 @@ def test_scaled_clocks_of_two_runs_stamp_in_real_order(fake_time):
 def test_scaled_clock_sleeps_pad_seconds_as_real_fractions(fake_time):
     ScaledClock(speed=20).sleep(10.0)
     assert fake_time.slept == [0.5]
+
+
+def test_a_capped_scaled_clock_runs_at_speed_between_frequent_reads(fake_time):
+    clock = ScaledClock(speed=30, max_step_s=0.25)
+    for _ in range(100):
+        fake_time.passes(0.003)  # a read every 3 ms: 0.09 pad s apart
+        clock.monotonic()
+    assert clock.monotonic() == pytest.approx(100 * 0.09)
+
+
+def test_a_capped_scaled_clock_slows_down_over_a_stall_instead_of_skipping(fake_time):
+    """70 ms of a busy machine at 30x is 2.1 pad seconds nobody sampled: only 0.25 pass."""
+    clock = ScaledClock(speed=30, max_step_s=0.25)
+    before = clock.monotonic()
+    fake_time.passes(0.070)
+    assert clock.monotonic() - before == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("speed, cap", [(30.0, SIM_MAX_STEP_S), (1.0, None)])
+def test_the_simulated_daemon_caps_its_clock_only_when_sped_up(short_tmp, speed, cap):
+    daemon = KitDaemon(HardwareConfig(), short_tmp / "d", short_tmp / "c.sock", sim=True,
+                       speed=speed)
+    try:
+        assert isinstance(daemon.clock, ScaledClock) and daemon.clock.max_step_s == cap
+    finally:
+        daemon.stop()
+
+
+def test_the_cap_stays_under_the_no_sample_veto():
+    """A capped step never looks like the sensor went quiet (heat vetoed at 0.5 s)."""
+    assert SIM_MAX_STEP_S < L.NO_SAMPLE_HEAT_OFF_S
 
 
 def test_scaled_clock_refuses_a_speed_that_is_not_positive():
