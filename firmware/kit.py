@@ -34,7 +34,7 @@ from firmware.config import HardwareConfig
 from firmware.control import Controller, default_controller
 from firmware.devices import KitDevices
 from firmware.errors import CommandError, SettingsError
-from firmware.kit_commands import SessionCommands, SessionHandler
+from firmware.kit_commands import ProfileCommands, SessionCommands, SessionHandler
 from firmware.kit_memory import KitMemory
 from firmware.kit_status import fault_status, kit_status, round_c
 from firmware.pairing import Pairing
@@ -84,7 +84,7 @@ class Kit:
         self.target_max_c = L.TARGET_MAX_C if self.sensors == 2 else L.ONE_SENSOR_TARGET_MAX_C
         self.supervisor = Supervisor(now, sensors=self.sensors,
                                      feedback=self.devices.feedback is not None)
-        self._controller_factory = controller_factory
+        self.new_controller = controller_factory  # a fresh control law (a new pad)
         self.controller = controller_factory()
         self.memory = KitMemory(self.records, self.supervisor, clock)
         self.memory.restore(self.controller)
@@ -105,7 +105,7 @@ class Kit:
         self.last_tick_s = now
         self._commands: dict[str, SessionHandler] = {**self.pairing.commands(),
                                               **SessionCommands(self).handlers(),
-                                              **self._profile_commands()}
+                                              **ProfileCommands(self).handlers()}
         self._start_up(now)
 
     def _start_up(self, now: float) -> None:
@@ -447,31 +447,6 @@ class Kit:
             with self._entry() as now, self.records.refusal_answered(name):
                 result = handler(now, args or {})
             return self.status() if result is None else result
-
-    # -- the pad profile (napekit profile show / reset, on the kit's terminal) -------------
-    def _profile_commands(self) -> dict[str, SessionHandler]:
-        return {"profile": self._cmd_profile, "profile_reset": self._cmd_profile_reset}
-
-    @staticmethod
-    def _no_args(args: dict[str, Any]) -> None:
-        if args:
-            field = next(iter(args))
-            raise CommandError(400, f"unexpected field {field!r}: this command takes none", field)
-
-    def _cmd_profile(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        self._no_args(args)
-        return self.memory.profile_status()
-
-    def _cmd_profile_reset(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
-        """Forget the pad (a new one is fitted); the control law starts afresh too."""
-        self._no_args(args)
-        if self.session.heating:
-            raise CommandError(409, "the pad is heating: reset the profile once the kit is "
-                                    "idle")
-        if not self.memory.reset_profile():
-            raise CommandError(503, "the store refused the reset: the profile is unchanged")
-        self.controller = self._controller_factory()
-        return self.memory.profile_status()
 
     # -- status -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The session's commands, as a paired phone (or a scenario) sends them through
 :meth:`firmware.kit.Kit.command`: status, start, next, stop, pause, resume, settings, the
-history and the routine. Pairing's commands are :mod:`firmware.pairing`'s.
+history and the routine; and the pad profile's (``napekit profile show`` / ``reset``, on
+the kit's terminal). Pairing's commands are :mod:`firmware.pairing`'s.
 
 Each handler runs under the kit's lock, inside one of its entry points, so the relay
 invariant holds after it whatever it did; it answers ``None`` for "the status after me".
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
 SessionHandler = Callable[[float, dict[str, Any]], dict[str, Any] | None]
 
 
+def _no_args(args: dict[str, Any]) -> None:
+    if args:
+        field = next(iter(args))
+        raise CommandError(400, f"unexpected field {field!r}: this command takes none", field)
+
+
 class SessionCommands:
     """The session's command handlers on one kit."""
 
@@ -41,16 +48,11 @@ class SessionCommands:
                 "settings": self._settings, "sessions": self._sessions,
                 "session": self._session, "routine": self._routine}
 
-    def _no_args(self, args: dict[str, Any]) -> None:
-        if args:
-            field = next(iter(args))
-            raise CommandError(400, f"unexpected field {field!r}: this command takes none", field)
-
     def _status(self, now: float, args: dict[str, Any]) -> None:
         return None
 
     def _start(self, now: float, args: dict[str, Any]) -> None:
-        self._no_args(args)
+        _no_args(args)
         s = self.kit.session
         if s.state == State.FAULT:
             raise CommandError(409, "a fault is latched: clear it with a long press on the "
@@ -62,7 +64,7 @@ class SessionCommands:
         return None
 
     def _next(self, now: float, args: dict[str, Any]) -> None:
-        self._no_args(args)
+        _no_args(args)
         s = self.kit.session
         if s.state in (State.IDLE, State.DONE, State.FAULT):
             raise CommandError(409, f"no session to skip ahead in ({s.state}); use start")
@@ -70,12 +72,12 @@ class SessionCommands:
         return None
 
     def _stop(self, now: float, args: dict[str, Any]) -> None:
-        self._no_args(args)
+        _no_args(args)
         self.kit.session.stop(now, "stopped")
         return None
 
     def _pause(self, now: float, args: dict[str, Any]) -> None:
-        self._no_args(args)
+        _no_args(args)
         why = self.kit.session.why_not_pause()
         if why is not None:
             raise CommandError(409, why)
@@ -83,7 +85,7 @@ class SessionCommands:
         return None
 
     def _resume(self, now: float, args: dict[str, Any]) -> None:
-        self._no_args(args)
+        _no_args(args)
         why = self.kit.session.why_not_resume()
         if why is not None:
             raise CommandError(409, why)
@@ -120,3 +122,28 @@ class SessionCommands:
 
     def _routine(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
         return self.kit.routine.as_dict()
+
+
+class ProfileCommands:
+    """The stored pad profile: show it, or forget it after a new pad is fitted."""
+
+    def __init__(self, kit: Kit) -> None:
+        self.kit = kit
+
+    def handlers(self) -> dict[str, SessionHandler]:
+        return {"profile": self._profile, "profile_reset": self._reset}
+
+    def _profile(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
+        _no_args(args)
+        return self.kit.memory.profile_status()
+
+    def _reset(self, now: float, args: dict[str, Any]) -> dict[str, Any]:
+        """Forget the pad (a new one is fitted); the control law starts afresh too."""
+        _no_args(args)
+        if self.kit.session.heating:
+            raise CommandError(409, "the pad is heating: reset the profile once the kit is "
+                                    "idle")
+        if not self.kit.memory.reset_profile():
+            raise CommandError(503, "the store refused the reset: the profile is unchanged")
+        self.kit.controller = self.kit.new_controller()
+        return self.kit.memory.profile_status()

@@ -418,21 +418,10 @@ class Supervisor:
                     "it; the fault clears once the supply is off and the pad has cooled")
         if self._relay_was_on:
             return "the relay is still switched on"
-        now_s = self._last_s
         for watch in self.watches:
-            if watch.healthy_now(now_s):
-                continue
-            name = "the thermistor" if len(self.watches) == 1 else f"thermistor {watch.index}"
-            if watch.last_c is None:
-                return (f"the kit has no temperature reading yet from {name}: check it "
-                        "and its wires")
-            if watch.bad_in_row:
-                return (f"{name} reads out of range (disconnected or shorted): check its "
-                        "wires; the fault clears once it reads a temperature again")
-            silent_s = now_s - watch.last_valid_s
-            source = "" if len(self.watches) == 1 else f" from {name}"
-            return (f"no temperature reading has come{source} for {silent_s:.1f} s: check "
-                    f"{name} and the MCP3008 wiring")
+            why = watch.why_unhealthy(self._last_s, alone=self.sensors == 1)
+            if why is not None:
+                return why
         temp = self.temp_c
         if temp is None:
             return "the kit has no temperature reading yet: check the thermistor and its wires"

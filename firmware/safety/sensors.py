@@ -159,6 +159,21 @@ class SensorWatch:
         """A valid, fresh reading and no bad sample pending (for clearing a fault)."""
         return self.last_c is not None and self.bad_in_row == 0 and self.fresh(now_s)
 
+    def why_unhealthy(self, now_s: float, alone: bool) -> str | None:
+        """Why this sensor is not :meth:`healthy_now`, in words for the person (``alone``:
+        the kit's only thermistor); ``None`` when it is."""
+        if self.healthy_now(now_s):
+            return None
+        name = "the thermistor" if alone else f"thermistor {self.index}"
+        if self.last_c is None:
+            return f"the kit has no temperature reading yet from {name}: check it and its wires"
+        if self.bad_in_row:
+            return (f"{name} reads out of range (disconnected or shorted): check its wires; "
+                    "the fault clears once it reads a temperature again")
+        source = "" if alone else f" from {name}"
+        return (f"no temperature reading has come{source} for {now_s - self.last_valid_s:.1f} "
+                f"s: check {name} and the MCP3008 wiring")
+
     def reset(self) -> None:
         """After a fault is cleared: the windows start afresh."""
         self.unchanged_on_s = 0.0
