@@ -162,7 +162,7 @@ class KitSafety(RuleBasedStateMachine):
             self.off_since = None
         elif self.off_since is None:
             self.off_since = now
-        welded_shows = (self.welded and self.feedback
+        welded_shows = (self.welded and self.feedback and self.off_since is not None
                         and "feedback_stuck_off" not in self.sim.faults)
         if welded_shows and now - max(self.off_since, self.welded_at) > 0.5 + L.TICK_S:
             fault = self.kit.fault
