@@ -131,11 +131,25 @@ class SimSPIInterface(SPI):
 
 class _SharedSimSPIInterface(SharedMixin, SimSPIInterface):
     """One interface per chip select, shared by every MCP3008 channel on it (as gpiozero
-    shares the Pi's own SPI interfaces): two thermometers on one chip."""
+    shares the Pi's own SPI interfaces): two thermometers on one chip.
+
+    The key carries a generation that moves on when an interface really closes. gpiozero's
+    shared close removes the key from its registry whoever holds it now, and it runs again
+    when a closed interface is garbage-collected: without the generation, a kit restarted
+    on the same simulated pins (a test's reboot, a scenario's ``restart``) could lose its
+    live interface's entry between its two thermometers and fail with GPIOPinInUse.
+    """
+
+    _generation = 0  # per bound class (one factory): bumped by each real close
 
     @classmethod
     def _shared_key(cls, clock_pin, mosi_pin, miso_pin, select_pin, *, pin_factory):
-        return (cls, clock_pin, select_pin)  # cls is bound to one factory's chip
+        return (cls, clock_pin, select_pin, cls._generation)  # cls: one factory's chip
+
+    def close(self) -> None:
+        if self._pins is not None:  # the real close, once (not again when collected)
+            type(self)._generation += 1
+        super().close()
 
 
 class SimFactory(MockFactory):

@@ -83,6 +83,20 @@ def test_closing_the_adc_frees_the_spi_pins(sim_factory, closing):
     closing(MCP3008(channel=0, pin_factory=sim_factory))
 
 
+def test_a_restarted_kit_keeps_its_shared_spi_when_the_old_one_is_collected(sim_factory,
+                                                                            closing):
+    """gpiozero's shared close drops the registry entry whoever holds it, and runs again
+    when a closed interface is collected: here that happens between a new kit's two
+    thermometers, which must still share one interface (no GPIOPinInUse)."""
+    first = MCP3008(channel=0, pin_factory=sim_factory)
+    old_interface = first._spi
+    first.close()  # the old kit closes; its interface lingers (a reference cycle, say)
+    new_1 = closing(MCP3008(channel=0, pin_factory=sim_factory))
+    old_interface.__del__()  # the collector gets to the old interface now
+    new_2 = closing(MCP3008(channel=1, pin_factory=sim_factory))
+    assert new_2._spi is new_1._spi
+
+
 def test_sim_factory_pins_support_pwm(sim_factory):
     assert isinstance(sim_factory.pin(18), MockPWMPin)
 
