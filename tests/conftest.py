@@ -219,6 +219,33 @@ def clock():
     return VirtualClock()
 
 
+# -- the store: a real SQLite file per test ----------------------------------------------------
+@pytest.fixture
+def db_path(tmp_path):
+    """Where a test's store lives (its folder made by the store, as on a kit)."""
+    return tmp_path / "data" / "napekit.db"
+
+
+@pytest.fixture
+def open_store(db_path, clock):
+    """``open_store()`` opens (or reopens) the store file; every store is closed after."""
+    stores: list[Store] = []
+
+    def make() -> Store:
+        store = Store(db_path, durable=False, wall=clock.wall)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store):
+    return open_store()
+
+
 @pytest.fixture
 def mock_factory():
     """A fresh gpiozero MockFactory (plain, non-PWM pins), reset after the test."""

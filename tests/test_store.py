@@ -12,31 +12,6 @@ from firmware.store import Store
 WALL_START = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC, the VirtualClock's wall start
 
 
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "data" / "napekit.db"
-
-
-@pytest.fixture
-def open_store(db_path, clock):
-    """``open_store()`` opens (or reopens) the store file; every store is closed after."""
-    stores = []
-
-    def make() -> Store:
-        store = Store(db_path, durable=False, wall=clock.wall)
-        stores.append(store)
-        return store
-
-    yield make
-    for store in stores:
-        store.close()
-
-
-@pytest.fixture
-def store(open_store):
-    return open_store()
-
-
 # -- settings ------------------------------------------------------------------------------------
 
 

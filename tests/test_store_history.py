@@ -38,25 +38,6 @@ def db_path(tmp_path):
 
 
 @pytest.fixture
-def open_store(db_path, clock):
-    stores: list[Store] = []
-
-    def make() -> Store:
-        store = Store(db_path, durable=False, wall=clock.wall)
-        stores.append(store)
-        return store
-
-    yield make
-    for store in stores:
-        store.close()
-
-
-@pytest.fixture
-def store(open_store):
-    return open_store()
-
-
-@pytest.fixture
 def old_database(db_path):
     """A database written by the first release: a completed session with a sample, a
     session that ended in a fault (latched with its id), and a cleared fault."""

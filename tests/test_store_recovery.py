@@ -24,11 +24,6 @@ from firmware.store_open import StoreLocked, StoreUnavailable
 PAGE = 4096
 
 
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "data" / "napekit.db"
-
-
 def healthy_store(path, *, samples: int = 0, fault: str | None = None) -> None:
     """A real store with a setting, a session (``samples`` samples) and maybe a fault."""
     store = Store(path, durable=False)
