@@ -42,6 +42,7 @@ from tests.browser_tools import (
     _stop,
     _wait_healthy,
     expect,
+    kit_call,
     launch_browser,
     start_kit,
     wait_ready,
@@ -250,6 +251,34 @@ def test_no_sideways_scrolling_at_320px(kit: Kit, browser) -> None:
         _shot(page, "15-now-320-dark")
         assert watch.errors == [], watch.errors
         assert watch.foreign(kit.url) == []
+    finally:
+        context.close()
+
+
+def test_a_reload_while_the_summary_loads_still_brings_it_back(kit: Kit, browser) -> None:
+    """The session ends and the page reloads before the session's record has arrived
+    (a slow network): the reloaded page shows the summary all the same."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=1)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto(kit.url + "/")
+        _pair(page)
+        expect(page.locator("#state-word")).to_have_attribute("data-state", "idle")
+        page.evaluate("localStorage.setItem('napekit.guide_seen', '1')")
+        kit_call(kit, context, "POST", "/api/session/start", {})
+        expect(page.locator("#state-word")).to_have_attribute("data-state", "preheat")
+        held = []
+        page.route(re.compile(r".*/api/sessions(\?.*)?$"), lambda route: held.append(route))
+        kit_call(kit, context, "POST", "/api/session/stop", {})
+        expect(page.locator("#summary-card")).to_be_visible()  # shown, still loading
+        page.wait_for_function("() => sessionStorage.getItem('napekit.summary') !== null")
+        page.unroute(re.compile(r".*/api/sessions(\?.*)?$"))  # the held request goes on
+        assert held, "the record's request was held"
+        page.reload()
+        expect(page.locator("#summary-title")).to_have_text("Session stopped")
+        expect(page.locator("#summary-card")).to_be_visible()
+        expect(page.locator("#summary-facts")).to_contain_text("Stopped before the end")
     finally:
         context.close()
 

@@ -9,6 +9,7 @@
   var NK = window.NK;
   var $ = NK.$;
   var KEY = "napekit.summary";
+  var LATEST = "latest";  /* stored while the newest session's id is still being fetched */
 
   var OUTCOMES = {
     completed: "Completed",
@@ -117,6 +118,8 @@
       if (loading) return;
       card(true);
       loading = true;
+      // A reload before the record has come still brings the summary back (restore).
+      try { window.sessionStorage.setItem(KEY, LATEST); } catch (e) { /* ok */ }
       var r = await NK.api("GET", "/api/sessions");
       loading = false;
       var list = r.ok && Array.isArray(r.data.sessions) ? r.data.sessions : [];
@@ -127,7 +130,8 @@
     restore: function () {
       var id = null;
       try { id = window.sessionStorage.getItem(KEY); } catch (e) { /* ok */ }
-      if (id && /^\d+$/.test(id)) show(id);
+      if (id === LATEST) NK.summary.open();
+      else if (id && /^\d+$/.test(id)) show(id);
     },
     close: function () { if (shownId !== null || !$("summary-card").hidden) dismiss(); }
   };
