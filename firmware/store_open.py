@@ -149,8 +149,10 @@ class _Opener:
         try:
             if exclusive:
                 db.execute("PRAGMA locking_mode=EXCLUSIVE")
-            db.execute("PRAGMA journal_mode=WAL")
+            # synchronous first: a throw-away store (simulate, tests) then never waits on
+            # fsync, not even for the switch to WAL.
             db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'OFF'}")
+            db.execute("PRAGMA journal_mode=WAL")
             rows = db.execute("PRAGMA quick_check").fetchall()
             if [tuple(r) for r in rows] != [("ok",)]:
                 raise _Corrupt(f"integrity check failed: {str(rows)[:300]}")
