@@ -7,6 +7,7 @@ Nothing here sleeps: time moves only when a test advances it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -23,6 +24,14 @@ from firmware.kit import Kit
 from firmware.plant import PadParams
 from firmware.sim_hw import SimKit
 from firmware.store import Store
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``pytest -m "not slow"`` is the inner loop, however it is typed: the property tests
+    search a fifth as hard there (tests/speed.py), as under ``make test-fast``."""
+    if "not slow" in (config.option.markexpr or ""):
+        os.environ.setdefault("NAPEKIT_TEST_FAST", "1")
+
 
 # -- the kit on the simulated pad ---------------------------------------------------------------
 

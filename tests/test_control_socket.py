@@ -142,6 +142,7 @@ def test_a_client_that_sends_nothing_is_told_and_closed(make_server):
     assert len(server.slots) == 0
 
 
+@pytest.mark.slow  # waits out a real deadline
 def test_a_trickling_client_is_closed_at_its_deadline_whatever_it_sends(make_server):
     server = make_server(idle_s=0.5)
     with socket.socket(socket.AF_UNIX) as sock:
@@ -171,6 +172,7 @@ def test_a_line_in_pieces_within_the_deadline_is_answered(make_server):
 # -- connection caps --------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # other real processes hold connections
 def test_one_process_keeps_at_most_its_share_its_longest_idle_making_room(make_server,
                                                                         holders):
     server = make_server(slots=ConnectionSlots(total=32, per_peer=3), idle_s=30)
@@ -221,6 +223,7 @@ def test_an_answer_followed_by_a_closing_line_is_read_as_the_answer(make_server)
     assert json.loads(DaemonClient(server.path).exchange(payload))["result"]["cmd"] == "status"
 
 
+@pytest.mark.slow  # other real processes hold connections
 def test_a_full_socket_makes_room_by_closing_the_longest_idle(make_server, holders):
     server = make_server(slots=ConnectionSlots(total=4, per_peer=4), idle_s=30)
     first = holders(server.path, 4, wait_s=0.5)
@@ -262,6 +265,7 @@ def test_a_request_being_answered_is_never_cut_to_make_room(make_server):
     assert answers == [{"cmd": "block"}, {"cmd": "block"}]
 
 
+@pytest.mark.slow  # other real processes hold connections
 def test_300_idle_connections_leave_the_daemon_answering(sim_daemon, holders):
     path = sim_daemon.socket_path
     crowd = [holders(path, 30, wait_s=0.5) for _ in range(10)]

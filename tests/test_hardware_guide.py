@@ -282,6 +282,7 @@ def _render(svg: str, tmp_path: Path, margin: int = 60):
 
 
 @pytest.mark.parametrize("name", DRAWINGS)
+@pytest.mark.slow  # renders each drawing with rsvg-convert
 def test_no_ink_falls_outside_the_drawing(name, tmp_path):
     svg = (HARDWARE / name).read_text(encoding="utf-8")
     image, inner0, right, bottom = _render(svg, tmp_path)

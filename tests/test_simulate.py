@@ -1,8 +1,9 @@
 """``napekit simulate`` on the shipped scenarios: the trace is the specification.
 
-The whole-session runs (the normal session, the dose limit, the command line writing a
-full trace) are marked ``slow``: `make test-fast` leaves them to `make test`. The faults,
-restarts and commands, on shorter runs, stay in the inner loop."""
+Every test here runs the simulate command end to end (scenario file, kit, store, trace), so
+the whole module is a system test, marked ``slow``: ``pytest -m "not slow"`` leaves it to
+``make test``. The inner loop covers the same rules one at a time (test_supervisor,
+test_safety_rows, test_kit, test_kit_safety)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from tests.trace_tools import (
     summary,
 )
 
+pytestmark = pytest.mark.slow
+
 DEFAULT_STAGES = [("effleurage", 60), ("trapezius_left", 60), ("trapezius_right", 60),
                   ("suboccipital", 90), ("trigger_point", 75)]
 
@@ -36,7 +39,6 @@ def normal():
 
 
 # -- a normal session -------------------------------------------------------------------------
-@pytest.mark.slow
 def test_normal_session_goes_through_every_state_in_order(normal):
     assert states(normal) == [
         ("preheat", None), ("warmup", None), ("ready", None),
@@ -45,25 +47,21 @@ def test_normal_session_goes_through_every_state_in_order(normal):
     ]
 
 
-@pytest.mark.slow
 def test_normal_session_reaches_target_near_the_physical_limit(normal):
     limit_s = PadParams().full_power_time_s(40.0)
     assert summary(normal)["time_to_target_s"] <= 1.3 * limit_s
 
 
-@pytest.mark.slow
 def test_normal_session_never_overshoots_the_pad_by_more_than_a_degree(normal):
     assert summary(normal)["max_true_c"] <= 40.0 + 1.0
 
 
-@pytest.mark.slow
 def test_warmup_holds_for_the_default_ten_minutes(normal):
     warmup = first(normal, kind="state", state="warmup")["t"]
     ready = first(normal, kind="state", state="ready")["t"]
     assert ready - warmup == pytest.approx(600.0, abs=0.2)
 
 
-@pytest.mark.slow
 def test_massage_stages_last_their_default_durations(normal):
     rows = [r for r in kind(normal, "state") if r["state"] in ("massage", "done")]
     for (stage, duration_s), row, following in zip(DEFAULT_STAGES, rows, rows[1:],
@@ -72,7 +70,6 @@ def test_massage_stages_last_their_default_durations(normal):
         assert following["t"] - row["t"] == pytest.approx(duration_s, abs=1.0)
 
 
-@pytest.mark.slow
 def test_effleurage_beeps_once_per_stroke(normal):
     start = first(normal, kind="state", stage="effleurage")["t"]
     strokes = [r for r in kind(normal, "buzzer")
@@ -82,7 +79,6 @@ def test_effleurage_beeps_once_per_stroke(normal):
     assert all(g == pytest.approx(6.0, abs=0.01) for g in gaps)
 
 
-@pytest.mark.slow
 def test_trigger_points_beep_at_each_press_and_release(normal):
     start = first(normal, kind="state", stage="trigger_point")["t"]
     cues = [r["pattern"] for r in kind(normal, "buzzer")
@@ -90,7 +86,6 @@ def test_trigger_points_beep_at_each_press_and_release(normal):
     assert cues == ["hold", "release"] * 3
 
 
-@pytest.mark.slow
 def test_relay_never_closes_after_warmup_ends(normal):
     ready = first(normal, kind="state", state="ready")["t"]
     assert not relay_closed_at(normal, ready)
@@ -98,7 +93,6 @@ def test_relay_never_closes_after_warmup_ends(normal):
     assert all(not r["relay"] for r in kind(normal, "tick") if r["t"] >= ready)
 
 
-@pytest.mark.slow
 def test_relay_switches_about_once_per_ten_seconds_while_holding(normal):
     warmup = first(normal, kind="state", state="warmup")["t"]
     ready = first(normal, kind="state", state="ready")["t"]
@@ -106,7 +100,6 @@ def test_relay_switches_about_once_per_ten_seconds_while_holding(normal):
     assert len(switches) / (ready - warmup) <= 0.12
 
 
-@pytest.mark.slow
 def test_trace_rows_all_have_time_and_kind(normal):
     assert all(isinstance(r["t"], float | int) and r["kind"] for r in normal)
     ticks = kind(normal, "tick")
@@ -116,7 +109,6 @@ def test_trace_rows_all_have_time_and_kind(normal):
                              "dose_day_cem43", "fault"}
 
 
-@pytest.mark.slow
 def test_summary_fields_match_the_trace(normal):
     s = summary(normal)
     assert s["relay_switches"] == len(kind(normal, "relay"))
@@ -126,7 +118,6 @@ def test_summary_fields_match_the_trace(normal):
     assert s["faults"] == []
 
 
-@pytest.mark.slow
 def test_same_seed_gives_the_same_trace():
     assert run_file_fresh("adc_spike.toml") == run_file_fresh("adc_spike.toml")
 
@@ -259,7 +250,6 @@ def test_latched_fault_survives_restart_and_a_long_press_clears_it():
     assert summary(rows)["faults"] == ["sensor_open"]
 
 
-@pytest.mark.slow
 def test_dose_limit_ends_heating_without_a_fault():
     rows = run_file("dose_limit.toml")
     ready = first(rows, kind="state", state="ready")
@@ -278,7 +268,6 @@ def test_long_press_does_not_clear_a_fault_whose_cause_remains():
 
 
 # -- the command line ---------------------------------------------------------------------------
-@pytest.mark.slow
 def test_cli_writes_the_trace_to_a_file(tmp_path):
     trace = tmp_path / "trace.jsonl"
     assert main(["simulate", "tests/scenarios/adc_spike.toml", "--trace", str(trace)]) == 0
@@ -329,7 +318,6 @@ def test_cli_refuses_a_missing_scenario_file(capsys):
     assert "cannot read" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_a_whole_warmup_runs_in_well_under_a_second_of_virtual_time_budget():
     """Speed is measured in `make bench`; here only that virtual time is not real time."""
     rows = run_dict({"duration_s": 900, "settings": {"hold_min": 10},

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,12 +28,11 @@ def app(sim_daemon):
     """conftest's app with a fast event stream (poll, heartbeat and lifetime shortened)."""
     return create_app({"SOCKET": sim_daemon.socket_path, "TESTING": True,
                        "CLOCK": sim_daemon.clock, "EVENTS_POLL_S": 0.02,
-                       "EVENTS_HEARTBEAT_S": 0.3, "EVENTS_LIFETIME_S": 5.0})
+                       "EVENTS_HEARTBEAT_S": 0.1, "EVENTS_LIFETIME_S": 5.0})
 
 
-def read_events(response, count: int) -> list[tuple[str, dict]]:
-    """The next ``count`` events (name, data) of a streamed response."""
-    out: list[tuple[str, dict]] = []
+def events_of(response) -> Iterator[tuple[str, dict]]:
+    """The events (name, data) of a streamed response, as they come."""
     buffer = ""
     for chunk in response.response:
         buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
@@ -40,10 +41,12 @@ def read_events(response, count: int) -> list[tuple[str, dict]]:
             fields = dict(line.split(": ", 1) for line in block.splitlines()
                           if ": " in line and not line.startswith(":"))
             if "event" in fields:
-                out.append((fields["event"], json.loads(fields["data"])))
-                if len(out) == count:
-                    return out
-    return out
+                yield fields["event"], json.loads(fields["data"])
+
+
+def read_events(response, count: int) -> list[tuple[str, dict]]:
+    """The next ``count`` events of a streamed response (fewer if it ends)."""
+    return list(itertools.islice(events_of(response), count))
 
 
 def open_stream(client, token):
@@ -65,7 +68,7 @@ def test_events_stream_the_status_with_stages_first_only(client, token, sim_daem
         assert [s["id"] for s in first["stages"]][0] == "effleurage"
         assert client.post("/api/session/start", headers=bearer(token)).status_code == 200
         sim_daemon.advance(1)
-        name, later = next((n, d) for n, d in read_events(r, 5) if n == "status")
+        name, later = next((n, d) for n, d in events_of(r) if n == "status")
         assert later["state"] == "preheat"
         assert "stages" not in later
     finally:

@@ -235,6 +235,7 @@ def test_a_request_being_served_is_never_cut_to_make_room(serve):
         sock.close()
 
 
+@pytest.mark.slow  # waits out a real deadline
 def test_a_silent_connection_is_closed_after_the_idle_time(serve, kit_app):
     port = serve(kit_app, idle_s=0.5).port
     with connect(port) as sock:
@@ -243,6 +244,7 @@ def test_a_silent_connection_is_closed_after_the_idle_time(serve, kit_app):
         assert time.monotonic() - began < 4.0
 
 
+@pytest.mark.slow  # waits out a real deadline
 def test_a_trickling_request_is_refused_at_its_deadline(serve, kit_app, bearer_token,
                                                         sim_daemon):
     port = serve(kit_app, request_s=1.0, idle_s=60).port
