@@ -156,7 +156,9 @@ class _Opener:
             rows = db.execute("PRAGMA quick_check").fetchall()
             if [tuple(r) for r in rows] != [("ok",)]:
                 raise _Corrupt(f"integrity check failed: {str(rows)[:300]}")
-            db.executescript(self.schema)
+            # One transaction: a new store is made whole or not at all, with one fsync
+            # instead of one per table.
+            db.executescript(f"BEGIN;\n{self.schema}\nCOMMIT;")
         except BaseException:
             db.close()
             raise
