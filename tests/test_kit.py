@@ -40,6 +40,7 @@ def test_long_press_stops_heat_at_the_two_second_mark(bench):
     bench.sim.release_button()
 
 
+@pytest.mark.slow  # a whole session
 def test_relay_is_off_in_every_state_after_warmup(bench):
     bench.kit.command("settings", {"hold_min": 1})
     bench.press()
@@ -145,6 +146,7 @@ def test_broken_control_never_heats_a_reading_past_45(make_bench):
     assert b.kit.supervisor.temp_c < 45.5
 
 
+@pytest.mark.slow  # a whole session
 def test_broken_control_stops_at_the_dose_limit(make_bench):
     pad = PadParams(start_c=42.8, ambient_c=42.8, heater_w=0.1)  # hovers near 43 °C
     b = make_bench(pad=pad, controller=AlwaysHeat)

@@ -181,6 +181,7 @@ def test_heat_is_back_once_enough_of_the_dose_has_left_the_window(bench):
     assert bench.kit.session.state == State.PREHEAT and bench.relay_pin_on
 
 
+@pytest.mark.slow  # whole sessions
 def test_a_sessions_dose_is_stored_as_it_goes(bench):
     bench.kit.command("settings", {"target_c": 43.0})
     bench.press()
@@ -200,6 +201,7 @@ def healthy_session(b, hold_min: int = 2) -> None:
     b.kit.command("stop")
 
 
+@pytest.mark.slow  # whole sessions
 def test_a_healthy_session_from_rest_stores_the_pad_profile_once(bench):
     assert bench.kit.command("profile")["profile"] is None
     healthy_session(bench)
@@ -211,6 +213,7 @@ def test_a_healthy_session_from_rest_stores_the_pad_profile_once(bench):
     assert bench.kit.store.load_profile()["saved_at"] == stored["saved_at"]
 
 
+@pytest.mark.slow  # whole sessions
 def test_the_profile_is_restored_at_boot_into_the_check_and_the_control_law(bench):
     healthy_session(bench)
     bench.kit.close()
@@ -219,6 +222,7 @@ def test_the_profile_is_restored_at_boot_into_the_check_and_the_control_law(benc
     assert bench.kit.controller.model is not None
 
 
+@pytest.mark.slow  # whole sessions
 def test_profile_reset_forgets_the_pad_and_starts_the_control_law_afresh(bench):
     healthy_session(bench)
     answer = bench.kit.command("profile_reset")

@@ -324,6 +324,7 @@ def test_a_fast_pad_welded_while_heating_is_overtemp_then_runaway_to_unplug_it()
     assert f.sup._latch(Fault.RELAY_WELDED, True) is None  # one "unplug" is enough
 
 
+@pytest.mark.slow  # a long run for a false fault that never comes
 def test_noise_of_a_third_of_a_degree_on_a_cooling_pad_is_no_runaway():
     pad = PadParams(start_c=43.0, sensor_lag_s=30.0, sensor2_lag_s=60.0)
     f = PadFeed(pad, feedback=False, noise_c=0.3)
@@ -331,6 +332,7 @@ def test_noise_of_a_third_of_a_degree_on_a_cooling_pad_is_no_runaway():
     assert f.faults == []
 
 
+@pytest.mark.slow  # a long run for a false fault that never comes
 def test_an_idle_kit_in_a_40_degree_room_is_no_runaway():
     pad = PadParams(ambient_c=40.0, start_c=22.0, heat_capacity_j_per_k=60.0,
                     loss_w_per_k=0.4)

@@ -66,6 +66,7 @@ def locked_by_another_process(db_path):
 # -- a lock is not corruption -------------------------------------------------------------------
 
 
+@pytest.mark.slow  # another real process holds the lock
 def test_a_store_locked_by_another_process_is_not_moved_aside(locked_by_another_process,
                                                               db_path):
     with pytest.raises(StoreLocked) as locked:
@@ -74,6 +75,7 @@ def test_a_store_locked_by_another_process_is_not_moved_aside(locked_by_another_
     assert moved_aside(db_path) == []
 
 
+@pytest.mark.slow  # another real process holds the lock
 def test_the_locked_store_opens_intact_once_the_lock_is_gone(locked_by_another_process,
                                                             db_path):
     with pytest.raises(StoreLocked):
@@ -94,7 +96,7 @@ def test_a_store_locked_by_another_connection_is_not_moved_aside(db_path):
     other.execute("INSERT INTO settings(key, value) VALUES ('held', '1')")
     try:
         with pytest.raises(StoreLocked):
-            Store(db_path, durable=False, busy_timeout_s=0.1)
+            Store(db_path, durable=False, busy_timeout_s=0.02)
         assert moved_aside(db_path) == []
     finally:
         other.close()
