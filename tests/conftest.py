@@ -289,3 +289,21 @@ def closing():
     yield track
     for device in reversed(devices):
         device.close()
+
+
+# -- MQTT: a real Mosquitto broker per test module, bridges stopped after each test -----------
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """Debian's mosquitto on a free loopback port (skips, or fails under CI, without it)."""
+    from tests.mqtt_tools import running_broker
+
+    yield from running_broker(tmp_path_factory)
+
+
+@pytest.fixture
+def bridges():
+    """``bridges.make(...)`` starts an MQTT bridge, ``bridges.subscribe(...)`` a watcher;
+    all are stopped after the test."""
+    from tests.mqtt_tools import made_bridges
+
+    yield from made_bridges()

@@ -7,6 +7,7 @@ deadline on the socket itself: the test waits for the server's answer, never a f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -14,7 +15,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -186,7 +189,10 @@ def test_one_process_keeps_at_most_its_share_its_longest_idle_making_room(make_s
     assert DaemonClient(server.path).call("status") == {"cmd": "status", "args": {}}
 
 
-def test_a_process_whose_share_is_busy_is_refused_at_once(make_server):
+@contextlib.contextmanager
+def two_blocked_calls(make_server, slots: ConnectionSlots) -> Iterator[Any]:
+    """A server whose two connections are busy with a call that blocks until the block
+    ends; both calls must then be answered."""
     release = threading.Event()
 
     def slow(cmd, args, uid):
@@ -194,7 +200,7 @@ def test_a_process_whose_share_is_busy_is_refused_at_once(make_server):
             release.wait(10)
         return {"cmd": cmd}
 
-    server = make_server(slow, slots=ConnectionSlots(total=32, per_peer=2), idle_s=30)
+    server = make_server(slow, slots=slots, idle_s=30)
     answers: list = []
     threads = [threading.Thread(target=lambda: answers.append(
         DaemonClient(server.path, timeout_s=10).call("block"))) for _ in range(2)]
@@ -203,16 +209,24 @@ def test_a_process_whose_share_is_busy_is_refused_at_once(make_server):
     deadline = time.monotonic() + 5
     while len(server.slots) < 2 and time.monotonic() < deadline:
         threading.Event().wait(0.01)
-    # Turned away before anything was read: safe to retry, and the client did, once.
-    refused = json.loads(DaemonClient(server.path).exchange(b'{"cmd": "status"}\n'))
-    assert refused == {"ok": False, "status": 429, "field": None, "retry": True,
-                       "error": "too many connections from this process (at most 2)"}
-    with pytest.raises(DaemonUnavailable, match="too many connections from this process"):
-        DaemonClient(server.path).call("status")
-    release.set()
-    for thread in threads:
-        thread.join(10)
+    try:
+        yield server
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(10)
     assert answers == [{"cmd": "block"}, {"cmd": "block"}]
+
+
+def test_a_process_whose_share_is_busy_is_refused_at_once(make_server):
+    with two_blocked_calls(make_server, ConnectionSlots(total=32, per_peer=2)) as server:
+        # Turned away before anything was read: safe to retry, and the client did, once.
+        refused = json.loads(DaemonClient(server.path).exchange(b'{"cmd": "status"}\n'))
+        assert refused == {"ok": False, "status": 429, "field": None, "retry": True,
+                           "error": "too many connections from this process (at most 2)"}
+        with pytest.raises(DaemonUnavailable,
+                           match="too many connections from this process"):
+            DaemonClient(server.path).call("status")
 
 
 def test_an_answer_followed_by_a_closing_line_is_read_as_the_answer(make_server):
@@ -241,28 +255,10 @@ def test_a_full_socket_makes_room_by_closing_the_longest_idle(make_server, holde
 
 
 def test_a_request_being_answered_is_never_cut_to_make_room(make_server):
-    release = threading.Event()
-
-    def slow(cmd, args, uid):
-        if cmd == "block":
-            release.wait(10)
-        return {"cmd": cmd}
-
-    server = make_server(slow, slots=ConnectionSlots(total=2, per_peer=10), idle_s=30)
-    answers: list = []
-    threads = [threading.Thread(target=lambda: answers.append(
-        DaemonClient(server.path, timeout_s=10).call("block"))) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 5
-    while len(server.slots) < 2 and time.monotonic() < deadline:
-        threading.Event().wait(0.01)
-    with pytest.raises(DaemonUnavailable, match="the kit's control socket is busy"):
+    slots = ConnectionSlots(total=2, per_peer=10)
+    with (two_blocked_calls(make_server, slots) as server,
+          pytest.raises(DaemonUnavailable, match="the kit's control socket is busy")):
         DaemonClient(server.path).call("status")
-    release.set()
-    for thread in threads:
-        thread.join(10)
-    assert answers == [{"cmd": "block"}, {"cmd": "block"}]
 
 
 @pytest.mark.slow  # other real processes hold connections

@@ -21,23 +21,11 @@ from firmware.mqtt.service import daemon_link
 from tests.mqtt_tools import (
     STATUS,
     Bridges,
-    made_bridges,
     no_command,
-    running_broker,
     settle,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    yield from running_broker(tmp_path_factory)
-
-
-@pytest.fixture
-def bridges():
-    yield from made_bridges()
 
 
 class Kit:

@@ -26,19 +26,9 @@ from firmware.mqtt.service import daemon_link
 from firmware.mqtt.topics import Topics
 from firmware.states import Fault
 from tests.mosquitto import Mosquitto, Subscriber, wait_until
-from tests.mqtt_tools import STATUS, made_bridges, no_command, running_broker
+from tests.mqtt_tools import STATUS, no_command
 
 pytestmark = pytest.mark.slow
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    yield from running_broker(tmp_path_factory)
-
-
-@pytest.fixture
-def bridges():
-    yield from made_bridges()
-
 
 def relay_pin_on(harness) -> bool:
     config = harness.kit.config
