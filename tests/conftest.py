@@ -26,6 +26,16 @@ from firmware.sim_hw import SimKit
 from firmware.store import Store
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with system tests run first (order within a file kept). With pytest-xdist
+    handing out whole files (``--no-loadscope-reorder`` in pyproject.toml keeps this
+    order), the long files start at once and the many short ones fill in at the end,
+    instead of a one-test file of 40 s starting last on one worker."""
+    slow_files = {item.nodeid.split("::")[0] for item in items
+                  if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow_files)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """``pytest -m "not slow"`` is the inner loop, however it is typed: the property tests
     search a fifth as hard there (tests/speed.py), as under ``make test-fast``."""
