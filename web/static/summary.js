@@ -123,7 +123,8 @@
       var r = await NK.api("GET", "/api/sessions");
       loading = false;
       var list = r.ok && Array.isArray(r.data.sessions) ? r.data.sessions : [];
-      if (!list.length) { card(false); return; }
+      // No session after all: forget it; the kit not answering: a reload asks again.
+      if (!list.length) { if (r.ok) dismiss(); else card(false); return; }
       if (list[0].id !== shownId) show(list[0].id);
     },
     /* After a reload: the summary that was on screen and not dismissed. */
