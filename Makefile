@@ -52,7 +52,7 @@ test: $(TEST_STAMP)
 
 # The inner loop: everything but the system tests (processes, browser, install, kill -9).
 test-fast: $(TEST_STAMP)
-	NAPEKIT_TEST_FAST=1 $(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

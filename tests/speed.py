@@ -1,5 +1,6 @@
-"""How hard the property tests search: fully under ``make test``, a fifth of it under
-``make test-fast`` (NAPEKIT_TEST_FAST=1), the inner loop. The same properties run both ways;
+"""How hard the property tests search: fully under ``make test``, a fifth of it in the inner
+loop (``pytest -m "not slow"`` or ``make test-fast``: conftest then sets
+NAPEKIT_TEST_FAST=1, which may also be set by hand). The same properties run both ways;
 only the number of generated cases differs."""
 
 from __future__ import annotations
